@@ -1,0 +1,97 @@
+"""Claim checks: records live in S3, state carries only references and counts (shell).
+
+Step Functions state is limited to 256 KiB; a Kinesis batch can be 6 MB and decompress
+to ten times that, so every step reads and writes S3 objects named from the run prefix:
+
+    runs/<execution name>/raw.json           the Kinesis batch as ingest received it
+    runs/<execution name>/decoded.jsonl      one DATA_MESSAGE envelope per line
+    runs/<execution name>/quarantine.json    records that are not envelopes, with reasons
+    runs/<execution name>/chunks/NNNNN.bin   delivery chunks (framed records)
+    runs/<execution name>/pending/NNNNN.bin  what a chunk still has to send (empty: done)
+    runs/<execution name>/oversize/<id>.json originals of documents truncated to fit a record
+    runs/<execution name>/summary.json       the run's final counts
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import StorageUnavailableError
+
+RUNS_PREFIX = "runs/"
+_RETRYABLE_S3_CODES = frozenset(
+    {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
+)
+
+
+def run_prefix(execution_name: str) -> str:
+    """The S3 prefix of one execution's objects."""
+    return f"{RUNS_PREFIX}{execution_name}/"
+
+
+def chunk_key(run: str, index: int) -> str:
+    """Where transform writes delivery chunk ``index``."""
+    return f"{run}chunks/{index:05d}.bin"
+
+
+def pending_key(run: str, index: int) -> str:
+    """Where put_batch keeps what chunk ``index`` still has to send."""
+    return f"{run}pending/{index:05d}.bin"
+
+
+class ClaimCheck:
+    """Reads and writes one bucket's pipeline objects, translating S3 errors at the edge."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        """The s3:// URI of a key, for error messages and causes."""
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
+        """Write an object."""
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, Metadata=metadata or {})
+        except ClientError as e:
+            raise _translate(e, f"put {self.uri(key)}") from e
+
+    def get(self, key: str) -> bytes:
+        """Read an object; raise KeyError when it does not exist."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise KeyError(key) from e
+            raise _translate(e, f"get {self.uri(key)}") from e
+        body: bytes = response["Body"].read()
+        return body
+
+    def get_optional(self, key: str) -> bytes | None:
+        """Read an object, or None when it does not exist."""
+        try:
+            return self.get(key)
+        except KeyError:
+            return None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under a prefix, in key order."""
+        keys: list[str] = []
+        try:
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        except ClientError as e:
+            raise _translate(e, f"list {self.uri(prefix)}") from e
+        return sorted(keys)
+
+
+def _translate(error: ClientError, action: str) -> Exception:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in _RETRYABLE_S3_CODES or status >= 500:
+        return StorageUnavailableError(f"S3 {code or status} on {action}")
+    return error

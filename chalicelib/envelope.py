@@ -1,0 +1,160 @@
+"""Kinesis record bytes -> CloudWatch Logs envelope (pure).
+
+CloudWatch Logs subscription filters deliver gzip'd JSON; account-level subscription
+policies deliver zlib ("deflate") instead:
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CloudWatchLogs-Subscriptions-Account-Level.html
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import jsoncodec
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A zlib stream starts with CMF=0x78 for a 32 KiB window and a check (CMF*256+FLG) % 31 == 0.
+ZLIB_CMF = 0x78
+
+DATA_MESSAGE = "DATA_MESSAGE"
+CONTROL_MESSAGE = "CONTROL_MESSAGE"
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One CloudWatch Logs event as the subscription delivers it."""
+
+    id: str
+    timestamp: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A DATA_MESSAGE: events of one log stream, with where they came from."""
+
+    owner: str
+    log_group: str
+    log_stream: str
+    subscription_filters: tuple[str, ...]
+    events: tuple[LogEvent, ...]
+    policy_level: str | None = None
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    """The message CloudWatch Logs sends when a subscription is created; carries no events."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A record that is not a CloudWatch Logs envelope, and why."""
+
+    reason: str
+
+
+Decoded = Envelope | ControlMessage | Malformed
+
+
+def decompress(payload: bytes) -> bytes:
+    """Inflate a gzip or zlib payload; raise ValueError for anything else."""
+    if payload[:2] == GZIP_MAGIC:
+        # wbits 16+MAX_WBITS: gzip header and trailer, checked.
+        return zlib.decompress(payload, 16 + zlib.MAX_WBITS)
+    if len(payload) >= 2 and payload[0] == ZLIB_CMF and (payload[0] * 256 + payload[1]) % 31 == 0:
+        return zlib.decompress(payload)
+    raise ValueError("payload is neither gzip nor zlib")
+
+
+def decode_record(data: bytes) -> Decoded:
+    """Decode one Kinesis record's data (already base64-decoded) into an envelope; never raises."""
+    try:
+        raw = decompress(data)
+    except (ValueError, zlib.error) as e:
+        return Malformed(f"not gzip or zlib: {e}")
+    try:
+        message = jsoncodec.loads(raw)
+    except ValueError as e:
+        return Malformed(f"not JSON: {e}")
+    return parse_envelope(message)
+
+
+def decode_base64_record(data: str | bytes) -> Decoded:
+    """Decode the base64 ``kinesis.data`` of a Lambda Kinesis event record; never raises."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as e:
+        return Malformed(f"not base64: {e}")
+    return decode_record(raw)
+
+
+def parse_envelope(message: Any) -> Decoded:
+    """Check the shape of a decoded subscription message."""
+    if not isinstance(message, dict):
+        return Malformed(f"envelope is a JSON {type(message).__name__}, not an object")
+    message_type = message.get("messageType")
+    if message_type == CONTROL_MESSAGE:
+        return ControlMessage()
+    if message_type != DATA_MESSAGE:
+        return Malformed(f"unknown messageType {message_type!r}")
+    for field in ("owner", "logGroup", "logStream"):
+        if not isinstance(message.get(field), str):
+            return Malformed(f"{field} is missing or not a string")
+    raw_events = message.get("logEvents")
+    if not isinstance(raw_events, list):
+        return Malformed("logEvents is missing or not a list")
+    events: list[LogEvent] = []
+    for index, raw_event in enumerate(raw_events):
+        event = _parse_event(raw_event)
+        if isinstance(event, str):
+            return Malformed(f"logEvents[{index}]: {event}")
+        events.append(event)
+    filters = message.get("subscriptionFilters")
+    policy_level = message.get("policyLevel")
+    return Envelope(
+        owner=message["owner"],
+        log_group=message["logGroup"],
+        log_stream=message["logStream"],
+        subscription_filters=tuple(f for f in filters if isinstance(f, str))
+        if isinstance(filters, list)
+        else (),
+        events=tuple(events),
+        policy_level=policy_level if isinstance(policy_level, str) else None,
+    )
+
+
+def _parse_event(raw: Any) -> LogEvent | str:
+    if not isinstance(raw, dict):
+        return "event is not an object"
+    event_id, timestamp, message = raw.get("id"), raw.get("timestamp"), raw.get("message")
+    # CloudWatch sends ids as digit strings; some emulators send integers.
+    if isinstance(event_id, int) and not isinstance(event_id, bool):
+        event_id = str(event_id)
+    if not isinstance(event_id, str) or not event_id:
+        return "id is missing or not a string"
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        return "timestamp is missing or not an integer"
+    if not isinstance(message, str):
+        return "message is missing or not a string"
+    return LogEvent(id=event_id, timestamp=timestamp, message=message)
+
+
+def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
+    """The envelope in CloudWatch's own JSON shape (what ``parse_envelope`` reads back)."""
+    out: dict[str, Any] = {
+        "messageType": DATA_MESSAGE,
+        "owner": envelope.owner,
+        "logGroup": envelope.log_group,
+        "logStream": envelope.log_stream,
+        "subscriptionFilters": list(envelope.subscription_filters),
+        "logEvents": [
+            {"id": e.id, "timestamp": e.timestamp, "message": e.message} for e in envelope.events
+        ],
+    }
+    if envelope.policy_level is not None:
+        out["policyLevel"] = envelope.policy_level
+    return out

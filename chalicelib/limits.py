@@ -1,0 +1,31 @@
+"""AWS limits logstep designs around, as named constants with their unit.
+
+Kinesis Data Streams quotas:
+https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
+PutRecords API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
+Step Functions quotas: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+"""
+
+# PutRecords: "Each PutRecords request can support up to 500 records."
+MAX_RECORDS_PER_REQUEST = 500
+# PutRecords: "the entire request, including partition keys" up to 5 MiB (the default;
+# streams can be raised to 10 MiB records, keep this configurable through Settings).
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+# "Each record in the request can be as large as 1 MiB, including partition keys."
+MAX_RECORD_BYTES = 1024 * 1024
+# Partition keys are Unicode strings with a maximum length of 256 characters.
+MAX_PARTITION_KEY_CHARS = 256
+
+# Step Functions: "maximum input or output size for a task, state, or execution is
+# 256 KiB of data as a UTF-8 encoded string".
+MAX_STATE_PAYLOAD_BYTES = 256 * 1024
+
+# A delivery chunk is what one Map iteration (one put_batch invocation) sends. Step
+# Functions bills every transition, so a chunk carries many PutRecords calls: at 10,000
+# records a 1 GB burst of 300-byte events is ~330 Map iterations instead of ~6,700
+# single-call iterations. The byte cap bounds the put_batch Lambda's memory.
+MAX_RECORDS_PER_CHUNK = 10_000
+MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+# Execution names: 1-80 characters of [A-Za-z0-9-_].
+MAX_EXECUTION_NAME_CHARS = 80

@@ -1,0 +1,99 @@
+"""Settings.from_env(): the one reader of environment variables for the Lambda code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib import limits
+from chalicelib.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class DeliveryLimits:
+    """Per-call, per-record and per-chunk limits for writing the destination stream."""
+
+    records_per_request: int = limits.MAX_RECORDS_PER_REQUEST
+    request_bytes: int = limits.MAX_REQUEST_BYTES
+    record_bytes: int = limits.MAX_RECORD_BYTES
+    records_per_chunk: int = limits.MAX_RECORDS_PER_CHUNK
+    chunk_bytes: int = limits.MAX_CHUNK_BYTES
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the Lambda handlers need to know about their stage."""
+
+    stage: str
+    source_stream: str
+    destination_stream: str
+    bucket: str
+    state_machine_arn: str
+    state_machine_name: str
+    delivery: DeliveryLimits
+    output_format: str = "logstep"
+    json_fields_key: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read the stage's settings from a Lambda environment (or a sandbox's)."""
+
+        def required(name: str) -> str:
+            value = environ.get(name, "")
+            if not value:
+                raise ConfigurationError(f"environment variable {name} is not set")
+            return value
+
+        def integer(name: str, default: int) -> int:
+            raw = environ.get(name, "")
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError as e:
+                raise ConfigurationError(f"{name}={raw!r} is not an integer") from e
+            if value <= 0:
+                raise ConfigurationError(f"{name}={raw!r} must be positive")
+            return value
+
+        delivery = DeliveryLimits(
+            records_per_request=integer(
+                "LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST
+            ),
+            request_bytes=integer("LOGSTEP_MAX_REQUEST_BYTES", limits.MAX_REQUEST_BYTES),
+            record_bytes=integer("LOGSTEP_MAX_RECORD_BYTES", limits.MAX_RECORD_BYTES),
+            records_per_chunk=integer("LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK),
+            chunk_bytes=integer("LOGSTEP_MAX_CHUNK_BYTES", limits.MAX_CHUNK_BYTES),
+        )
+        output_format = environ.get("LOGSTEP_OUTPUT_FORMAT", "logstep") or "logstep"
+        if output_format not in ("logstep", "ecs"):
+            raise ConfigurationError(f"LOGSTEP_OUTPUT_FORMAT={output_format!r}: use logstep or ecs")
+        return cls(
+            stage=environ.get("LOGSTEP_STAGE", "dev"),
+            source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
+            destination_stream=required("LOGSTEP_DESTINATION_STREAM"),
+            bucket=required("LOGSTEP_BUCKET"),
+            state_machine_arn=environ.get("LOGSTEP_STATE_MACHINE_ARN", ""),
+            state_machine_name=environ.get("LOGSTEP_STATE_MACHINE_NAME", ""),
+            delivery=delivery,
+            output_format=output_format,
+            json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
+        )
+
+    def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
+        """The state machine's ARN: explicit, or built from the Lambda's own ARN and the name.
+
+        Committed stage config holds no account id; the Lambda's ARN
+        (arn:aws:lambda:REGION:ACCOUNT:function:NAME) supplies region and account.
+        """
+        if self.state_machine_arn:
+            return self.state_machine_arn
+        if not self.state_machine_name:
+            raise ConfigurationError(
+                "set LOGSTEP_STATE_MACHINE_ARN or LOGSTEP_STATE_MACHINE_NAME"
+            )
+        parts = invoked_function_arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda":
+            raise ConfigurationError(f"cannot derive region/account from {invoked_function_arn!r}")
+        partition, region, account = parts[1], parts[3], parts[4]
+        return f"arn:{partition}:states:{region}:{account}:stateMachine:{self.state_machine_name}"

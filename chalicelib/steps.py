@@ -1,0 +1,226 @@
+"""decode, transform, put_batch, summarize: the state machine's Lambda tasks (shell).
+
+Each step reads its records from S3 and returns only references and counts: no state
+input or output carries records, whatever the batch size (Step Functions limits state
+to 256 KiB). Read them in the order the state machine runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import jsoncodec
+from chalicelib.batching import (
+    Record,
+    decode_records,
+    encode_records,
+    fit_document,
+    pack_chunks,
+    partition_key_for,
+)
+from chalicelib.claimcheck import ClaimCheck, chunk_key, pending_key
+from chalicelib.delivery import KinesisDelivery
+from chalicelib.envelope import (
+    ControlMessage,
+    Envelope,
+    Malformed,
+    decode_base64_record,
+    envelope_to_json,
+    parse_envelope,
+)
+from chalicelib.errors import (
+    DeliveryRejectedError,
+    DeliveryThrottledError,
+    MalformedStateError,
+    RecordsThrottledError,
+)
+from chalicelib.settings import DeliveryLimits
+from chalicelib.transform import TransformOptions, transform_envelope
+
+# Step Functions caps a Fail state's cause at 32,768 characters; keep ours well inside.
+MAX_CAUSE_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Where one execution keeps its objects."""
+
+    bucket: str
+    run: str
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RunRef:
+        """Read bucket and run prefix from a state input."""
+        bucket, run = state.get("bucket"), state.get("run")
+        if not isinstance(bucket, str) or not isinstance(run, str) or not run.endswith("/"):
+            raise MalformedStateError(f"state input lacks bucket/run: {sorted(state)}")
+        return cls(bucket=bucket, run=run)
+
+
+def decode_batch(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
+    """Raw Kinesis batch -> decoded envelopes (one JSON per line) + quarantined records."""
+    ref = RunRef.from_state(state)
+    raw = jsoncodec.loads(store.get(f"{ref.run}raw.json"))
+    lines: list[bytes] = []
+    quarantine: list[dict[str, Any]] = []
+    events = control = 0
+    for record in raw.get("records", []):
+        data = record.get("data", "")
+        decoded = decode_base64_record(data) if isinstance(data, str) else None
+        if decoded is None or isinstance(decoded, Malformed):
+            reason = decoded.reason if decoded is not None else "data is not a string"
+            quarantine.append(
+                {
+                    "sequenceNumber": record.get("sequenceNumber"),
+                    "partitionKey": record.get("partitionKey"),
+                    "reason": reason,
+                    "data": data,
+                }
+            )
+            continue
+        if isinstance(decoded, ControlMessage):
+            control += 1
+            continue
+        events += len(decoded.events)
+        line = envelope_to_json(decoded)
+        line["approximateArrivalTimestamp"] = record.get("approximateArrivalTimestamp")
+        line["sequenceNumber"] = record.get("sequenceNumber")
+        lines.append(jsoncodec.dumps(line))
+    store.put(f"{ref.run}decoded.jsonl", b"\n".join(lines))
+    if quarantine:
+        store.put(f"{ref.run}quarantine.json", jsoncodec.dumps({"records": quarantine}))
+    return {
+        **state,
+        "envelopes": len(lines),
+        "events": events,
+        "controlMessages": control,
+        "quarantined": len(quarantine),
+        "quarantineReasons": _count_reasons(quarantine),
+    }
+
+
+def _count_reasons(quarantine: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in quarantine:
+        reason = str(item["reason"]).split(":", 1)[0]
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def transform_batch(
+    state: dict[str, Any], store: ClaimCheck, limits: DeliveryLimits, options: TransformOptions
+) -> dict[str, Any]:
+    """Decoded envelopes -> documents -> delivery chunks in S3; returns the chunk references."""
+    ref = RunRef.from_state(state)
+    blob = store.get(f"{ref.run}decoded.jsonl")
+    counters = {"documents": 0, "oversize": 0, "parseErrors": 0}
+
+    def records() -> Any:
+        for line in blob.split(b"\n"):
+            if not line:
+                continue
+            envelope = parse_envelope(jsoncodec.loads(line))
+            if not isinstance(envelope, Envelope):
+                raise MalformedStateError("decoded.jsonl holds a line that is not an envelope")
+            result = transform_envelope(envelope, options)
+            counters["parseErrors"] += result.parse_errors
+            for event, document in zip(envelope.events, result.documents, strict=True):
+                key = partition_key_for(event.id)
+                data = jsoncodec.dumps(document)
+                if len(data) + len(key) > limits.record_bytes:
+                    original = f"{ref.run}oversize/{event.id}.json"
+                    store.put(original, data)
+                    data = fit_document(document, data, key, limits.record_bytes, store.uri(original))
+                    counters["oversize"] += 1
+                counters["documents"] += 1
+                yield Record(partition_key=key, data=data)
+
+    chunks: list[dict[str, Any]] = []
+    for index, chunk in enumerate(pack_chunks(records(), limits)):
+        key = chunk_key(ref.run, index)
+        body = encode_records(chunk)
+        store.put(key, body)
+        chunks.append({"key": key, "records": len(chunk), "bytes": len(body)})
+    return {**state, **counters, "chunks": chunks}
+
+
+def put_batch(
+    state: dict[str, Any], store: ClaimCheck, delivery: KinesisDelivery, stream: str
+) -> dict[str, Any]:
+    """Send what a chunk still has to send; keep the rest as its pending set and raise to retry.
+
+    On the first attempt the chunk itself is sent; each attempt writes what is left to
+    ``pending/NNNNN.bin`` before raising, so the state machine's Retry resends only those
+    records. An empty pending object marks the chunk done: an invocation repeated after
+    success (a Lambda service retry) sends nothing. A crash between PutRecords and that
+    write resends the chunk: duplicates, never loss (documents carry cloudwatch.id).
+    """
+    ref = RunRef.from_state(state)
+    index = state.get("index")
+    chunk = state.get("chunk")
+    if not isinstance(index, int) or not isinstance(chunk, dict) or "key" not in chunk:
+        raise MalformedStateError("put_batch needs index and chunk.key")
+    pending = pending_key(ref.run, index)
+    blob = store.get_optional(pending)
+    resumed = blob is not None
+    if blob is None:
+        blob = store.get(str(chunk["key"]))
+    records = decode_records(blob)
+    if not records:
+        return {"index": index, "delivered": 0, "calls": 0}
+    outcome = delivery.send(records)
+    store.put(pending, encode_records(outcome.pending), metadata={"stream": stream})
+    summary = (
+        f"chunk {index}: {outcome.delivered} of {len(records)} records written"
+        f"{' (resumed)' if resumed else ''}; {len(outcome.pending)} pending at "
+        f"{store.uri(pending)}; errors {outcome.error_counts}"
+    )
+    if outcome.retryable:
+        if outcome.delivered == 0 and outcome.throttled_calls:
+            raise DeliveryThrottledError(summary)
+        raise RecordsThrottledError(summary)
+    if outcome.rejected:
+        raise DeliveryRejectedError(summary)
+    return {"index": index, "delivered": outcome.delivered, "calls": outcome.calls}
+
+
+def summarize(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
+    """Count what was delivered and what is pending; the cause names where pending records are."""
+    ref = RunRef.from_state(state)
+    execution = ref.run.rstrip("/").rsplit("/", 1)[-1]
+    chunks = state.get("chunks") or []
+    deliveries = state.get("deliveries") or []
+    failed = [d for d in deliveries if isinstance(d, dict) and d.get("failed")]
+    pending_total = 0
+    pending_chunks: list[dict[str, Any]] = []
+    for item in failed:
+        index = int(item.get("index", -1))
+        blob = store.get_optional(pending_key(ref.run, index))
+        if blob is None and 0 <= index < len(chunks):
+            blob = store.get(str(chunks[index]["key"]))
+        count = len(decode_records(blob)) if blob else 0
+        if count:
+            pending_total += count
+            pending_chunks.append({"index": index, "records": count, "error": item.get("error")})
+    documents = int(state.get("documents", 0))
+    summary = {
+        "documents": documents,
+        "delivered": documents - pending_total,
+        "pending": pending_total,
+        "pendingChunks": len(pending_chunks),
+        "quarantined": int(state.get("quarantined", 0)),
+    }
+    cause = ""
+    if pending_total:
+        errors = sorted({str(c["error"]) for c in pending_chunks})
+        listed = ", ".join(f"chunk {c['index']}: {c['records']}" for c in pending_chunks[:20])
+        cause = (
+            f"{pending_total} of {documents} records were not delivered after retries "
+            f"({', '.join(errors)}). They are kept at "
+            f"{store.uri(ref.run + 'pending/')} ({listed}). "
+            f"Replay them with: logstep replay <this execution's ARN> (execution {execution})."
+        )[:MAX_CAUSE_CHARS]
+    summary["cause"] = cause
+    store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))
+    return summary

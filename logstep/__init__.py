@@ -1,0 +1,1 @@
+"""logstep's operator CLI and local sandbox. Never shipped to Lambda."""

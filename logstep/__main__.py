@@ -1,0 +1,5 @@
+"""python -m logstep"""
+
+from logstep.cli import main
+
+raise SystemExit(main())

@@ -58,9 +58,7 @@ def _record_id(record: dict[str, Any]) -> str:
     data = record.get("Data", b"")
     if isinstance(data, str):
         data = data.encode()
-    return hashlib.blake2b(
-        record.get("PartitionKey", "").encode() + b"\0" + data, digest_size=12
-    ).hexdigest()
+    return hashlib.blake2b(record.get("PartitionKey", "").encode() + b"\0" + data, digest_size=12).hexdigest()
 
 
 @dataclass
@@ -125,9 +123,7 @@ class FaultInjector:
                 elif u < plan.throttle_rate + plan.internal_failure_rate:
                     decision["failed"][position] = INTERNAL
             if decision["failed"] and len(decision["failed"]) < len(records):
-                params["Records"] = [
-                    r for i, r in enumerate(records) if i not in decision["failed"]
-                ]
+                params["Records"] = [r for i, r in enumerate(records) if i not in decision["failed"]]
         decision["bytes"] = sum(
             len(r.get("Data", b"")) + len(r.get("PartitionKey", "").encode())
             for i, r in enumerate(records)

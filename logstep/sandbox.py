@@ -16,6 +16,8 @@ calls Lambda at its own server port, so the in-process Lambda answer lives here 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import importlib
 import io
 import json
@@ -47,7 +49,13 @@ TASK_FUNCTIONS = {
     "SummarizeFunctionArn": "summarize",
 }
 # Memory sizes match .chalice/config.json's dev stage; the cost model prices durations with them.
-DEFAULT_MEMORY_MB = {"ingest": 512, "decode": 1769, "transform": 1769, "put_batch": 1024, "summarize": 256}
+DEFAULT_MEMORY_MB = {
+    "ingest": 512,
+    "decode": 1769,
+    "transform": 1769,
+    "put_batch": 1024,
+    "summarize": 256,
+}
 
 
 @dataclass
@@ -178,7 +186,7 @@ class Sandbox:
             self._patch_moto()
             # mock_aws resets boto3's default session on start: hook it after that.
             boto3.setup_default_session(region_name=self.config.region)
-            events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+            events = boto3._get_default_session().events
             events.register("before-parameter-build.lambda.Invoke", self._capture_invoke)
             events.register("before-call.lambda.Invoke", self._invoke_lambda)
             events.register("after-call.s3", self._count_s3)
@@ -254,8 +262,8 @@ class Sandbox:
                 else:
                     time.sleep(seconds * scale)
 
-        original_time = retrier_decl.time
-        retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+        original_time = getattr(retrier_decl, "time")  # noqa: B009 - moto does not export it
+        setattr(retrier_decl, "time", _ScaledTime())  # noqa: B010
         self._restore.append(lambda: setattr(retrier_decl, "time", original_time))
 
         # Concurrent Map iterations would otherwise collide on shard sequence numbers.
@@ -268,9 +276,7 @@ class Sandbox:
                     return __original(*args, **kwargs)
 
             setattr(KinesisBackend, name, locked)
-            self._restore.append(
-                lambda name=name, original=original: setattr(KinesisBackend, name, original)
-            )
+            self._restore.append(functools.partial(setattr, KinesisBackend, name, original))
 
     def client(self, service: str) -> Any:
         """An operator client (not fault-injected, not counted)."""
@@ -284,10 +290,7 @@ class Sandbox:
 
     def function_arn(self, name: str) -> str:
         """The ARN Chalice gives a function: logstep-<stage>-<name>."""
-        return (
-            f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:"
-            f"logstep-{self.config.stage}-{name}"
-        )
+        return f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:logstep-{self.config.stage}-{name}"
 
     def definition(self) -> str:
         """The ASL with its placeholders substituted, as CloudFormation would."""
@@ -299,9 +302,7 @@ class Sandbox:
     def _create_resources(self) -> None:
         kinesis, s3, sfn, iam = (self.client(s) for s in ("kinesis", "s3", "stepfunctions", "iam"))
         kinesis.create_stream(StreamName=self.source_stream, ShardCount=self.config.source_shards)
-        kinesis.create_stream(
-            StreamName=self.destination_stream, ShardCount=self.config.destination_shards
-        )
+        kinesis.create_stream(StreamName=self.destination_stream, ShardCount=self.config.destination_shards)
         s3.create_bucket(Bucket=self.bucket)
         trust = {
             "Version": "2012-10-17",
@@ -335,10 +336,8 @@ class Sandbox:
     def subscribe(self, log_group: str, filter_name: str = "logstep") -> None:
         """Create the log group (if needed) and subscribe it to the source stream."""
         logs = self.client("logs")
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=log_group)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         logs.put_subscription_filter(
             logGroupName=log_group,
             filterName=filter_name,
@@ -432,9 +431,14 @@ class Sandbox:
         shards = kinesis.list_shards(StreamName=self.source_stream)["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
-            iterator = self._iterators.get(shard_id) or kinesis.get_shard_iterator(
-                StreamName=self.source_stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or kinesis.get_shard_iterator(
+                    StreamName=self.source_stream,
+                    ShardId=shard_id,
+                    ShardIteratorType="TRIM_HORIZON",
+                )["ShardIterator"]
+            )
             response = kinesis.get_records(ShardIterator=iterator, Limit=self.config.ingest_batch_size)
             records = response["Records"]
             if records:
@@ -485,9 +489,7 @@ class Sandbox:
         """Every execution of the pipeline's state machine."""
         sfn = self.client("stepfunctions")
         out: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn
-        ):
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
             out.extend(page["executions"])
         return out
 

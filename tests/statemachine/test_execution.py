@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import limits
@@ -22,6 +22,7 @@ from chalicelib.batching import decode_records
 from logstep.faults import FaultPlan
 from logstep.history import count_execution, execution_history, payloads
 from logstep.replay import replay_execution
+from logstep.sandbox import Sandbox, SandboxConfig
 from tests.helpers import envelope
 
 GROUP = "/aws/lambda/orders"
@@ -257,7 +258,7 @@ def test_a_10000_record_6_mb_batch_keeps_every_state_payload_under_256_kib(
     assert len(set(delivered_ids(sandbox))) == event_id
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None)
 @given(
     throttle=st.floats(min_value=0, max_value=0.9),
     internal=st.floats(min_value=0, max_value=0.09),
@@ -265,24 +266,26 @@ def test_a_10000_record_6_mb_batch_keeps_every_state_payload_under_256_kib(
     seed=st.integers(min_value=0, max_value=1000),
 )
 def test_every_event_is_delivered_or_reported_pending(
-    make_sandbox: Callable[..., Any], throttle: float, internal: float, call: float, seed: int
+    throttle: float, internal: float, call: float, seed: int
 ) -> None:
-    sandbox = make_sandbox(
+    config = SandboxConfig(
+        sleep=lambda _: None,
         faults=FaultPlan(
             seed=seed, throttle_rate=throttle, internal_failure_rate=internal, call_throttle_rate=call
         ),
         environment={"LOGSTEP_MAX_RECORDS_PER_CHUNK": "40", "LOGSTEP_MAX_RECORDS_PER_REQUEST": "20"},
     )
-    ids = write_events(sandbox, [f"event {i}\n" for i in range(120)], stream=f"s{seed}")
-    run(sandbox)
-    delivered = set(delivered_ids(sandbox))
-    pending: set[str] = set()
-    s3 = sandbox.client("s3")
-    for execution in describe_all(sandbox):
-        if execution["status"] == "FAILED":
-            assert execution["error"] == "RecordsPending"
-            prefix = f"runs/{execution['name']}/pending/"
-            for item in s3.list_objects_v2(Bucket=sandbox.bucket, Prefix=prefix).get("Contents", []):
-                blob = s3.get_object(Bucket=sandbox.bucket, Key=item["Key"])["Body"].read()
-                pending.update(json.loads(r.data)["cloudwatch"]["id"] for r in decode_records(blob))
-    assert ids <= delivered | pending
+    with Sandbox(config) as sandbox:
+        ids = write_events(sandbox, [f"event {i}\n" for i in range(120)])
+        run(sandbox)
+        delivered = set(delivered_ids(sandbox))
+        pending: set[str] = set()
+        s3 = sandbox.client("s3")
+        for execution in describe_all(sandbox):
+            if execution["status"] == "FAILED":
+                assert execution["error"] == "RecordsPending"
+                prefix = f"runs/{execution['name']}/pending/"
+                for item in s3.list_objects_v2(Bucket=sandbox.bucket, Prefix=prefix).get("Contents", []):
+                    blob = s3.get_object(Bucket=sandbox.bucket, Key=item["Key"])["Body"].read()
+                    pending.update(json.loads(r.data)["cloudwatch"]["id"] for r in decode_records(blob))
+        assert ids <= delivered | pending

@@ -20,11 +20,45 @@ from collections.abc import Iterator
 from typing import Any
 
 BASE_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-WORDS = (
-    "order user cart payment invoice session token cache retry queue message batch item "
-    "request response handler database table index record shard stream bucket object key "
-    "timeout latency upstream downstream customer account region config feature flag"
-).split()
+WORDS = tuple(
+    [
+        "order",
+        "user",
+        "cart",
+        "payment",
+        "invoice",
+        "session",
+        "token",
+        "cache",
+        "retry",
+        "queue",
+        "message",
+        "batch",
+        "item",
+        "request",
+        "response",
+        "handler",
+        "database",
+        "table",
+        "index",
+        "record",
+        "shard",
+        "stream",
+        "bucket",
+        "object",
+        "key",
+        "timeout",
+        "latency",
+        "upstream",
+        "downstream",
+        "customer",
+        "account",
+        "region",
+        "config",
+        "feature",
+        "flag",
+    ]
+)
 SOURCES = (
     ("python", 30),
     ("node", 25),

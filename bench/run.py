@@ -115,7 +115,8 @@ else:
     def run():
         kept = []
         for data in datas:
-            kept.extend(json.dumps(d) for d in seed_transform.process_input_record({"kinesis": {"data": data}}))
+            docs = seed_transform.process_input_record({"kinesis": {"data": data}})
+            kept.extend(json.dumps(d) for d in docs)
         return kept
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if len(sys.argv) > 4:
@@ -161,7 +162,8 @@ def import_check() -> tuple[float, list[str]]:
                 total_us += int(parts[1])
             except ValueError:
                 continue
-    heavy = [m for m in result.stdout.strip().split(",") if m.split(".")[0] in ("boto3", "botocore", "moto", "chalice")]
+    modules = result.stdout.strip().split(",")
+    heavy = [m for m in modules if m.split(".")[0] in ("boto3", "botocore", "moto", "chalice")]
     return total_us / 1000, heavy
 
 
@@ -175,6 +177,7 @@ def main() -> int:
     parser.add_argument("--events-per-record", type=int, default=500)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--in-process-only", action="store_true", help="skip memory and whole-process runs")
     args = parser.parse_args()
 
     path = corpus_file(args.records, args.events_per_record, args.seed)
@@ -182,9 +185,11 @@ def main() -> int:
     datas = [r["kinesis"]["data"] for r in event["Records"]]
     raw_bytes = sum(len(zlib.decompress(base64.b64decode(d), 31)) for d in datas)
     gz_bytes = sum(len(d) * 3 // 4 for d in datas)
-    print(f"corpus: {path.name}: {len(datas)} Kinesis records, "
-          f"{args.records * args.events_per_record:,} events, {gz_bytes / 1e6:.1f} MB gzip'd, "
-          f"{raw_bytes / 1e6:.1f} MB decompressed; file {path.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"corpus: {path.name}: {len(datas)} Kinesis records, "
+        f"{args.records * args.events_per_record:,} events, {gz_bytes / 1e6:.1f} MB gzip'd, "
+        f"{raw_bytes / 1e6:.1f} MB decompressed; file {path.stat().st_size / 1e6:.1f} MB"
+    )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (shared; figures are best of {args.runs})")
 
     options = TransformOptions()
@@ -202,25 +207,32 @@ def main() -> int:
         times, events = timed(args.runs, work)
         best = min(times)
         rows.append((name, events / best, raw_bytes / best / 1e6, times))
-        print(f"  {name:14s} {events / best:>10,.0f} events/s  {raw_bytes / best / 1e6:6.1f} MB/s  {fmt(times)}")
+        mb_s = raw_bytes / best / 1e6
+        print(f"  {name:14s} {events / best:>10,.0f} events/s  {mb_s:6.1f} MB/s  {fmt(times)}")
     seed_rate, ours_rate = rows[0][1], rows[1][1]
     print(f"  ratio logstep/seed: {ours_rate / seed_rate:.2f}x (ecs: {rows[2][1] / seed_rate:.2f}x)")
     results["in_process"] = {r[0]: {"events_per_s": r[1], "mb_per_s": r[2], "times": r[3]} for r in rows}
 
+    if args.in_process_only:
+        return 0
     batch, batch_records = batch_file(path)
-    print(f"\npeak memory, one 6 MB batch ({batch_records} records, {batch.stat().st_size / 1e6:.1f} MB "
-          "event), fresh subprocess, all serialised documents kept:")
+    print(
+        f"\npeak memory, one 6 MB batch ({batch_records} records, {batch.stat().st_size / 1e6:.1f} MB "
+        "event), fresh subprocess, all serialised documents kept:"
+    )
     for which in ("seed", "ours"):
         rss = memory(which, batch, trace=False)
         traced = memory(which, batch, trace=True)
         name = "logstep" if which == "ours" else "seed (stdlib)"
-        print(f"  {name:14s} peak RSS {rss['peak_rss_mb']:.0f} MB (interpreter + imports "
-              f"{rss['rss_before_mb']:.0f} MB); tracemalloc peak {traced['tracemalloc_peak_mb']:.0f} MB")
+        print(
+            f"  {name:14s} peak RSS {rss['peak_rss_mb']:.0f} MB (interpreter + imports "
+            f"{rss['rss_before_mb']:.0f} MB); tracemalloc peak {traced['tracemalloc_peak_mb']:.0f} MB"
+        )
         results[f"memory_{which}"] = {**rss, **traced}
 
     import_ms, heavy = import_check()
     print(f"\nwhole process on {path.name}, stdout to /dev/null:")
-    print(f"  logstep transform imports: {import_ms:.0f} ms (-X importtime), heavy modules: {heavy or 'none'}")
+    print(f"  logstep transform imports {import_ms:.0f} ms (-X importtime); heavy modules: {heavy or 'none'}")
     logstep_bin = str(Path(sys.executable).parent / "logstep")
     seed_cmd = [sys.executable, str(HERE / "seed_transform.py"), str(path)]
     ours_cmd = [logstep_bin, "transform", str(path)]
@@ -229,8 +241,10 @@ def main() -> int:
     events = args.records * args.events_per_record
     print(f"  seed script        {events / min(seed_times):>10,.0f} events/s  {fmt(seed_times)}")
     print(f"  logstep transform  {events / min(ours_times):>10,.0f} events/s  {fmt(ours_times)}")
-    print(f"  ratio: {min(seed_times) / min(ours_times):.2f}x (medians: "
-          f"{statistics.median(seed_times) / statistics.median(ours_times):.2f}x)")
+    print(
+        f"  ratio: {min(seed_times) / min(ours_times):.2f}x (medians: "
+        f"{statistics.median(seed_times) / statistics.median(ours_times):.2f}x)"
+    )
     results["whole_process"] = {"seed": seed_times, "logstep": ours_times, "import_ms": import_ms}
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     return 0

@@ -49,6 +49,7 @@ from chalicelib.transform.schema import (
 )
 
 OUTPUT_FORMATS = ("logstep", "ecs")
+_LINE_ENDS = ("\n", "\r")
 
 __all__ = [
     "OUTPUT_FORMATS",
@@ -91,42 +92,40 @@ def _platform(text: str, doc: Document, ctx: LineContext) -> Outcome:
     return parse_platform_text(text, doc)
 
 
-def _runtime_error(text: str, doc: Document, ctx: LineContext) -> Outcome:
-    return parse_runtime_error(text, doc)
+def _platform_or_ruby(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_platform_text(text, doc) or parse_ruby(text, doc, ctx)
+
+
+def _platform_or_runtime_error(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_platform_text(text, doc) or parse_runtime_error(text, doc)
 
 
 def _json(text: str, doc: Document, ctx: LineContext) -> Outcome:
     return parse_json_message(text, doc, ctx.lambda_context, ctx.json_fields_key) or True
 
 
-# First character of a line -> the parsers that can read it, tried in order.
-_PARSERS: dict[str, tuple[Parser, ...]] = {
-    "{": (_json,),
-    "[": (parse_bracketed,),
-    "S": (_platform,),
-    "E": (_platform, parse_ruby),
-    "R": (_platform, _runtime_error),
-    "I": (_platform, parse_ruby),
-    "T": (_platform,),
-    **{letter: (parse_ruby,) for letter in "DWFAU"},
-    **{digit: (parse_timestamped,) for digit in "0123456789"},
-    **{letter: (parse_log4j_without_time,) for letter in "abcdef"},
-}
-
-
-def _parse(text: str, doc: Document, ctx: LineContext) -> Outcome:
-    parsers = _PARSERS.get(text[:1])
-    if parsers is None:
-        if text[:1] in (" ", "\t"):
-            stripped = text.lstrip()
-            if stripped[:1] == "{":
-                return _json(stripped, doc, ctx)
-        return False
-    for parser in parsers:
-        outcome = parser(text, doc, ctx)
-        if outcome is not False:
-            return outcome
+def _indented(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    stripped = text.lstrip()
+    if stripped[:1] == "{":
+        return _json(stripped, doc, ctx)
     return False
+
+
+# First character of a line -> the parser for the formats that can start with it.
+_PARSERS: dict[str, Parser] = {
+    "{": _json,
+    "[": parse_bracketed,
+    "S": _platform,
+    "T": _platform,
+    "E": _platform_or_ruby,
+    "I": _platform_or_ruby,
+    "R": _platform_or_runtime_error,
+    " ": _indented,
+    "\t": _indented,
+    **{letter: parse_ruby for letter in "DWFAU"},
+    **{digit: parse_timestamped for digit in "0123456789"},
+    **{letter: parse_log4j_without_time for letter in "abcdef"},
+}
 
 
 class _EnvelopeContext:
@@ -154,23 +153,31 @@ class _EnvelopeContext:
         }
 
     def document(self, event: LogEvent) -> Document:
+        """The hot path: one event -> one document (kept flat on purpose: it runs per event)."""
         text = event.message
-        if text[-1:] in ("\n", "\r"):
+        if text[-1:] in _LINE_ENDS:
             text = text.rstrip("\r\n")
         doc: Document = {TIMESTAMP: None, MESSAGE: text}
-        outcome = _parse(text, doc, self.line)
+        parse = _PARSERS.get(text[:1])
+        outcome = False if parse is None else parse(text, doc, self.line)
         if doc[TIMESTAMP] is None:
             doc[TIMESTAMP] = format_timestamp(event.timestamp)
         base = self.lambda_base
         if base is not None:
             lam = doc.get(LAMBDA)
             if lam is None:
-                doc[LAMBDA] = dict(base)
+                doc[LAMBDA] = base.copy()
             else:
                 for key, value in base.items():
                     lam.setdefault(key, value)
-        cloudwatch = self.cloudwatch(event)
-        if outcome.__class__ is dict:
+        cloudwatch = {
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "id": event.id,
+            "owner": self.owner,
+            "timestamp": event.timestamp,
+        }
+        if outcome is not True and outcome is not False:
             cloudwatch[SHADOWED] = outcome
         doc[CLOUDWATCH] = cloudwatch
         return to_ecs(doc) if self.ecs else doc

@@ -23,9 +23,7 @@ from chalicelib.transform.schema import (
 
 ECS_VERSION = "8.11.0"
 # Top-level names the ecs format owns; a user's JSON field of the same name is shadowed.
-ECS_RESERVED_FIELDS = frozenset(
-    ("@timestamp", "message", "log", "cloud", "event", "aws", "faas", "ecs")
-)
+ECS_RESERVED_FIELDS = frozenset(("@timestamp", "message", "log", "cloud", "event", "aws", "faas", "ecs"))
 # lambda.<field> -> faas.<field>; every other lambda field goes to aws.lambda.<snake_case>.
 _FAAS = {"functionName": "name", "version": "version", "requestId": "execution"}
 _SNAKE = {

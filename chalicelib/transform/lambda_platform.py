@@ -99,8 +99,56 @@ _RUNTIME_ERROR = re.compile(r"RequestId: (\S+) Error: (.*)", re.S)
 _BARE_ERROR_TYPE = re.compile(r"(?:Runtime|Sandbox|Extension|Function)\.[A-Za-z]+")
 
 
+# The shapes nearly every invocation writes, read by one regex each; any other shape of
+# these lines (documentation renderings, SnapStart, Status/Error Type) takes the general path.
+_START = re.compile(r"START RequestId: ([^\s]+) Version: ([^\s]+)\s*")
+_END = re.compile(r"END RequestId: ([^\s]+)\s*")
+_REPORT = re.compile(
+    r"REPORT RequestId: ([^\s]+)\tDuration: (\d+\.\d+) ms\tBilled Duration: (\d+) ms\t"
+    r"Memory Size: (\d+) MB\tMax Memory Used: (\d+) MB\t(?:Init Duration: (\d+\.\d+) ms\t)?"
+    r"(?:\nXRAY TraceId: ([^\s]+)\tSegmentId: ([^\s]+)\tSampled: (true|false)\t?)?\s*"
+)
+
+
+def _parse_common(text: str) -> dict[str, Any] | None:
+    head = text[:3]
+    if head == "STA":
+        match = _START.fullmatch(text)
+        if match is not None:
+            return {"type": "START", "requestId": match[1], "version": match[2]}
+    elif head == "END":
+        match = _END.fullmatch(text)
+        if match is not None:
+            return {"type": "END", "requestId": match[1]}
+    elif head == "REP":
+        match = _REPORT.fullmatch(text)
+        if match is not None:
+            rid, duration, billed, size, used, init, trace, segment, sampled = match.groups()
+            info: dict[str, Any] = {
+                "type": "REPORT",
+                "requestId": rid,
+                "durationMs": float(duration),
+                "billedDurationMs": int(billed),
+                "memorySizeMb": int(size),
+                "maxMemoryUsedMb": int(used),
+            }
+            if init is not None:
+                info["initDurationMs"] = float(init)
+            if trace is not None:
+                info["xrayTraceId"] = trace
+                info["segmentId"] = segment
+                info["sampled"] = sampled == "true"
+            return info
+    return None
+
+
 def parse_platform_text(text: str, doc: Document) -> bool:
     """A START/END/REPORT/INIT_*/RESTORE_*/EXTENSION/TELEMETRY line -> ``lambda``; False if not."""
+    common = _parse_common(text)
+    if common is not None:
+        doc[LAMBDA] = common
+        doc["message"] = text.rstrip()
+        return True
     match = _KEYWORD.match(text)
     if match is None:
         return False

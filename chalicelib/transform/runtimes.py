@@ -24,7 +24,6 @@ Formats:
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from chalicelib import jsoncodec
 from chalicelib.transform.json_records import merge_object
@@ -35,6 +34,7 @@ from chalicelib.transform.schema import (
     TIMESTAMP,
     Document,
     Outcome,
+    checked_canonical_time,
     normalise_time,
 )
 
@@ -61,17 +61,14 @@ LEVELS = frozenset(
 _NO_REQUEST_ID = frozenset(("", "undefined", "null", "-"))
 _UUIDISH = r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}"
 
-_PYTHON = re.compile(r"\[([A-Za-z]+)\]\t([^\t]*)\t([^\t]*)\t(.*)", re.S)
+_CANONICAL_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+_PYTHON = re.compile(r"\[([A-Za-z]+)\]\t(" + _CANONICAL_TIME + r")\t([^\t]*)\t(.*)", re.S)
 # Documentation renders the tabs as runs of spaces; then the id must look like one.
-_PYTHON_SPACED = re.compile(
-    r"\[([A-Za-z]+)\] +(\d{4}-\d\d-\d\dT[\d:.]+Z) +(" + _UUIDISH + r") +(.*)", re.S
-)
+_PYTHON_SPACED = re.compile(r"\[([A-Za-z]+)\] +(\d{4}-\d\d-\d\dT[\d:.]+Z) +(" + _UUIDISH + r") +(.*)", re.S)
 _BRACKETED_LEVEL = re.compile(r"\[([A-Za-z]+)\] (.*)", re.S)
 _ERROR_TYPE = re.compile(r"([A-Za-z_][\w.]*): ")
-_EXTENSION = re.compile(
-    r"\[([^\]\t\n]{1,128})\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S
-)
-_NODE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)([\t ])([^\t ]+)\2(.*)", re.S)
+_EXTENSION = re.compile(r"\[([^\]\t\n]{1,128})\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S)
+_NODE = re.compile(r"(" + _CANONICAL_TIME + r")([\t ])([^\t ]+)\2(.*)", re.S)
 _TIMEOUT = re.compile(r"Task timed out after (\d+(?:\.\d+)?) seconds")
 _LOG4J = re.compile(
     r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d:?\d\d))?) +"
@@ -120,27 +117,36 @@ def _set_time(doc: Document, written: str) -> None:
         doc[TIMESTAMP] = stamp
 
 
-def _set_body(doc: Document, body: str, ctx: LineContext) -> dict[str, Any] | None:
-    """The text after a prefix; a JSON object there is read like a JSON message."""
-    doc[MESSAGE] = body
-    if body[:1] == "{" and body[-1:] == "}":
-        try:
-            value = jsoncodec.loads(body)
-        except ValueError:
-            return None
-        if isinstance(value, dict):
-            return merge_object(value, doc, True, ctx.json_fields_key)
-    return None
+def _json_body(doc: Document, body: str, ctx: LineContext) -> Outcome:
+    """A JSON object after a runtime prefix is read like a JSON message (the prefix wins)."""
+    if body[-1:] != "}":
+        return True
+    try:
+        value = jsoncodec.loads(body)
+    except ValueError:
+        return True
+    if isinstance(value, dict):
+        return merge_object(value, doc, True, ctx.json_fields_key) or True
+    return True
 
 
 def parse_bracketed(text: str, doc: Document, ctx: LineContext) -> Outcome:
     """Python runtime lines and ``[extension] time LEVEL msg`` lines."""
     match = _PYTHON.match(text) or _PYTHON_SPACED.match(text)
-    if match is not None and match[1].upper() in LEVELS:
-        doc[LEVEL] = match[1].upper()
-        _set_time(doc, match[2])
-        _set_request_id(doc, match[3])
-        return _set_body(doc, match[4], ctx) or True
+    if match is not None:
+        level, written, request_id, body = match.groups()
+        level = level.upper()
+        if level in LEVELS:
+            doc[LEVEL] = level
+            stamp = checked_canonical_time(written) if len(written) == 24 else normalise_time(written)
+            if stamp is not None:
+                doc[TIMESTAMP] = stamp
+            if request_id:
+                doc[LAMBDA] = {"requestId": request_id}
+            doc[MESSAGE] = body
+            if body[:1] == "{":
+                return _json_body(doc, body, ctx)
+            return True
     match = _EXTENSION.match(text)
     if match is not None:
         doc[LAMBDA] = {"extensionName": match[1]}
@@ -212,14 +218,19 @@ def parse_timestamped(text: str, doc: Document, ctx: LineContext) -> Outcome:
 
 
 def _node_line(match: re.Match[str], doc: Document, ctx: LineContext) -> Outcome:
-    _set_time(doc, match[1])
-    _set_request_id(doc, match[3])
-    rest = match[4]
-    if match[2] == "\t":
+    written, separator, request_id, rest = match.groups()
+    stamp = checked_canonical_time(written)
+    if stamp is not None:
+        doc[TIMESTAMP] = stamp
+    if request_id not in _NO_REQUEST_ID:
+        doc[LAMBDA] = {"requestId": request_id}
+    if separator == "\t":
         head, tab, tail = rest.partition("\t")
-        if tab and head.upper() in LEVELS:
-            doc[LEVEL] = head.upper()
-            rest = tail
+        if tab:
+            level = head.upper()
+            if level in LEVELS:
+                doc[LEVEL] = level
+                rest = tail
     else:  # space-separated: the platform's timeout line, V8's fatal errors, doc renderings
         timeout = _TIMEOUT.match(rest)
         if timeout is not None:
@@ -232,11 +243,12 @@ def _node_line(match: re.Match[str], doc: Document, ctx: LineContext) -> Outcome
         if space and head.isupper() and head in LEVELS:
             doc[LEVEL] = head
             rest = tail
+    doc[MESSAGE] = rest
+    if rest[:1] == "{":
+        return _json_body(doc, rest, ctx)
     if rest.startswith("Invoke Error"):
         _invoke_error(rest, doc)
-        doc[MESSAGE] = rest
-        return True
-    return _set_body(doc, rest, ctx) or True
+    return True
 
 
 def _invoke_error(rest: str, doc: Document) -> None:

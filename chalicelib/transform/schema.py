@@ -86,15 +86,35 @@ def _day_is_valid(text: str) -> bool:
     return known
 
 
+_VALID_HOURS: dict[str, bool] = {}
+
+
+def checked_canonical_time(text: str) -> str | None:
+    """A time already shaped ``dddd-dd-ddTdd:dd:dd.dddZ`` by a caller's regex -> itself, if real.
+
+    The runtimes write this form on every line; its date and hour are checked once per
+    distinct hour (memo), its minute and second by their first digit.
+    """
+    valid = _VALID_HOURS.get(text[:13])
+    if valid is None:
+        valid = _CANONICAL.fullmatch(text[:13] + ":00:00.000Z") is not None and (
+            text[8:10] <= "28" or _day_is_valid(text[:10])
+        )
+        if len(_VALID_HOURS) >= _MAX_MEMO:
+            _VALID_HOURS.clear()
+        _VALID_HOURS[text[:13]] = valid
+    if valid and text[14] < "6" and text[17] < "6":
+        return text
+    return None
+
+
 def normalise_time(text: str) -> str | None:
     """A time as written in a line -> the schema's form, or None when it is not one we read."""
     if len(text) == 24 and _CANONICAL.fullmatch(text):
         return text if (text[8] < "2" or text[8:10] <= "28" or _day_is_valid(text[:10])) else None
     match = _ISO_LIKE.fullmatch(text)
     if match is not None:
-        year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m, _utc = (
-            match.groups()
-        )
+        year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m, _utc = match.groups()
         offset = 0
         if sign is not None:
             offset = int(off_h) * 60 + int(off_m or 0)

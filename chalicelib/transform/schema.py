@@ -151,10 +151,10 @@ def _from_parts(
 # Epoch numbers are read by magnitude, within 2001..2100, so a small counter that happens
 # to be called "timestamp" is not taken for a date.
 _EPOCH_RANGES = (
-    (1e9, 4.1e9, 1000.0),  # seconds
-    (1e12, 4.1e12, 1.0),  # milliseconds
-    (1e15, 4.1e15, 0.001),  # microseconds
-    (1e18, 4.1e18, 0.000001),  # nanoseconds
+    (1e9, 4.1e9, 1000, 1),  # seconds
+    (1e12, 4.1e12, 1, 1),  # milliseconds
+    (1e15, 4.1e15, 1, 1000),  # microseconds
+    (1e18, 4.1e18, 1, 1_000_000),  # nanoseconds
 )
 
 
@@ -162,9 +162,12 @@ def epoch_to_timestamp(value: object) -> str | None:
     """Epoch seconds, milliseconds, micro- or nanoseconds -> the schema's form, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    for low, high, to_millis in _EPOCH_RANGES:
+    for low, high, multiply, divide in _EPOCH_RANGES:
         if low <= value < high:
-            return format_timestamp(int(value * to_millis))
+            if isinstance(value, int):
+                return format_timestamp(value * multiply // divide)
+            # round away float noise (1583425836.114 * 1000 = 1583425836113.9998) before flooring
+            return format_timestamp(int(round(value * multiply / divide, 3) // 1))
     return None
 
 

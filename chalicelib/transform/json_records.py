@@ -37,7 +37,7 @@ def parse_json_message(
     Leaves ``doc`` alone when the text is not a JSON object.
     """
     try:
-        value = jsoncodec.loads(text)
+        value = jsoncodec.loads_lossless(text)
     except ValueError:
         return None  # broken JSON is text
     if not isinstance(value, dict):

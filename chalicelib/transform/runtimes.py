@@ -122,7 +122,7 @@ def _json_body(doc: Document, body: str, ctx: LineContext) -> Outcome:
     if body[-1:] != "}":
         return True
     try:
-        value = jsoncodec.loads(body)
+        value = jsoncodec.loads_lossless(body)
     except ValueError:
         return True
     if isinstance(value, dict):

@@ -158,7 +158,9 @@ def _check_timestamp(record: dict[str, Any], document: dict[str, Any], expected:
         assert document["cloudwatch"]["timestamp"] == expected
         return
     if expected in record["message"]:  # as written in the line: the document says the same time
-        assert document["timestamp"] == normalise_time(expected.replace("/", "-") if expected[4] == "/" else expected)
+        assert document["timestamp"] == normalise_time(
+            expected.replace("/", "-") if expected[4] == "/" else expected
+        )
     # else: the corpus took it from elsewhere (Insights); the line carries none
 
 

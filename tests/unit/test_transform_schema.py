@@ -167,8 +167,17 @@ def test_user_values_equal_to_the_documents_are_not_shadowed() -> None:
 def test_json_fields_key_nests_the_object_unchanged() -> None:
     message = '{"timestamp": "2024-05-20T16:29:45.009Z", "level": "info", "message": "m", "a": {"b": 1}}'
     document = one(message, TransformOptions(json_fields_key="json"))
-    assert document["json"] == {"timestamp": "2024-05-20T16:29:45.009Z", "level": "info", "message": "m", "a": {"b": 1}}
-    assert (document["message"], document["level"], document["timestamp"]) == ("m", "INFO", "2024-05-20T16:29:45.009Z")
+    assert document["json"] == {
+        "timestamp": "2024-05-20T16:29:45.009Z",
+        "level": "info",
+        "message": "m",
+        "a": {"b": 1},
+    }
+    assert (document["message"], document["level"], document["timestamp"]) == (
+        "m",
+        "INFO",
+        "2024-05-20T16:29:45.009Z",
+    )
     assert "a" not in document
 
 
@@ -265,6 +274,7 @@ def test_a_parser_bug_keeps_the_event_as_text_and_is_counted(monkeypatch: pytest
 
 def test_transform_event_matches_the_envelope_path() -> None:
     envelope = make_envelope(f"START RequestId: {RID} Version: 3\n")
-    assert transform_event(envelope.events[0], envelope, TransformOptions()) == (
-        transform_envelope(envelope, TransformOptions()).documents[0]
+    assert (
+        transform_event(envelope.events[0], envelope, TransformOptions())
+        == (transform_envelope(envelope, TransformOptions()).documents[0])
     )

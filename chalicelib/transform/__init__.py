@@ -165,11 +165,7 @@ class _EnvelopeContext:
         base = self.lambda_base
         if base is not None:
             lam = doc.get(LAMBDA)
-            if lam is None:
-                doc[LAMBDA] = base.copy()
-            else:
-                for key, value in base.items():
-                    lam.setdefault(key, value)
+            doc[LAMBDA] = base.copy() if lam is None else {**lam, **base, **lam}
         cloudwatch = {
             "logGroup": self.log_group,
             "logStream": self.log_stream,

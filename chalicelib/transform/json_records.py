@@ -81,14 +81,16 @@ def merge_object(
     if json_fields_key:
         doc[json_fields_key] = value
         return None
-    shadowed: dict[str, Any] | None = None
+    reserved = RESERVED_FIELDS.intersection(value)
+    if not reserved:
+        doc.update(value)
+        return None
+    shadowed: dict[str, Any] = {}
     for key, item in value.items():
-        if key in RESERVED_FIELDS:
+        if key in reserved:
             current = doc.get(key, _MISSING)
             if current is None or current != item:
-                if shadowed is None:
-                    shadowed = {}
                 shadowed[key] = item
         else:
             doc[key] = item
-    return shadowed
+    return shadowed or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -278,3 +279,23 @@ def test_transform_event_matches_the_envelope_path() -> None:
         transform_event(envelope.events[0], envelope, TransformOptions())
         == (transform_envelope(envelope, TransformOptions()).documents[0])
     )
+
+
+def test_index_template_maps_every_schema_field() -> None:
+    from pathlib import Path
+
+    from chalicelib.transform.ecs import _FAAS, _SNAKE
+
+    path = Path(__file__).resolve().parents[2] / "infra" / "index-template.json"
+    properties = json.loads(path.read_text())["template"]["mappings"]["properties"]
+    assert {"timestamp", "message", "level", "lambda", "cloudwatch"} <= set(properties)
+    assert set(properties["lambda"]["properties"]) == set(_SNAKE) | set(_FAAS)
+    assert set(properties["cloudwatch"]["properties"]) == {
+        "logGroup",
+        "logStream",
+        "id",
+        "owner",
+        "timestamp",
+        "shadowed",
+    }
+    assert properties["cloudwatch"]["properties"]["shadowed"] == {"type": "object", "enabled": False}

@@ -21,6 +21,7 @@ import functools
 import importlib
 import io
 import json
+import logging
 import math
 import os
 import threading
@@ -193,6 +194,8 @@ class Sandbox:
             from moto.moto_api._internal import mock_random
 
             mock_random.seed(self.config.seed)
+            # moto logs a Fail state as an ERROR with its whole state; logstep reports it itself.
+            logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
             self._patch_moto()
             # mock_aws resets boto3's default session on start: hook it after that.
             boto3.setup_default_session(region_name=self.config.region)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import orjson
@@ -27,18 +26,19 @@ def loads(data: bytes | str) -> Any:
 
 
 # A run of 19+ digits may be an integer beyond 64 bits, which orjson reads as a float.
-_LONG_DIGITS = re.compile(r"\d{19}")
+# Found by mapping every digit to "0" (bytes.translate runs in C; a regex is ~5x slower).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def loads_lossless(data: str) -> Any:
-    """Like ``loads``, but integers beyond 64 bits keep every digit (read by ``json`` then).
+    """Like ``loads``, but integers beyond 64 bits keep every digit (re-read by ``json`` then).
 
-    For text whose values are kept as they are (a log line's own JSON fields); the digit
-    check costs one regex scan, so envelopes (whose event ids are long digit strings) use
-    ``loads``.
+    For text whose values are kept as they are (a log line's own JSON fields);
+    envelopes, whose event ids are long digit strings, use ``loads``.
     """
     value = loads(data)
-    if _LONG_DIGITS.search(data) is not None:
+    if _NINETEEN_DIGITS in data.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO):
         try:
             return json.loads(data)
         except (ValueError, RecursionError):

@@ -221,6 +221,9 @@ _RECORD_TEXT = {
 }
 
 
+_LISTS = ("events", "types")
+
+
 def platform_type(raw_type: str) -> str:
     """``platform.report`` -> ``REPORT``; unknown records -> UPPER_SNAKE of their name."""
     known = _PLATFORM_TYPES.get(raw_type)
@@ -240,21 +243,20 @@ def apply_platform_record(value: dict[str, Any], doc: Document) -> None:
     kind = platform_type(value["type"])
     info: dict[str, Any] = {"type": kind}
     record = value.get("record")
-    if isinstance(record, dict):
-        for key, name in _RECORD_TEXT.items():
-            item = record.get(key)
-            if isinstance(item, str):
-                info[name] = item
-        for key in ("events", "types"):
-            items = record.get(key)
-            if isinstance(items, list):
-                info[key] = [str(item) for item in items]
-        metrics = record.get("metrics")
-        if isinstance(metrics, dict):
-            _apply_metrics(metrics, info, _DURATION_OF.get(kind, "durationMs"))
-        tracing = record.get("tracing")
-        if isinstance(tracing, dict):
-            _apply_tracing(tracing, info)
+    if type(record) is dict:
+        for key, item in record.items():
+            name = _RECORD_TEXT.get(key)
+            if name is not None:
+                if type(item) is str:
+                    info[name] = item
+            elif key == "metrics":
+                if type(item) is dict:
+                    _apply_metrics(item, info, _DURATION_OF.get(kind, "durationMs"))
+            elif key == "tracing":
+                if type(item) is dict:
+                    _apply_tracing(item, info)
+            elif key in _LISTS and type(item) is list:
+                info[key] = [str(entry) for entry in item]
     doc[LAMBDA] = info
     stamp = value_to_timestamp(value.get("time"))
     if stamp is not None:

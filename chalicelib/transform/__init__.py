@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import jsoncodec
 from chalicelib.envelope import Envelope, LogEvent
 from chalicelib.transform.ecs import to_ecs
 from chalicelib.transform.json_records import parse_json_message
@@ -47,6 +48,7 @@ from chalicelib.transform.schema import (
     Outcome,
     format_timestamp,
 )
+from chalicelib.transform.templates import DocumentWriter, quote
 
 OUTPUT_FORMATS = ("logstep", "ecs")
 _LINE_ENDS = ("\n", "\r")
@@ -54,9 +56,11 @@ _LINE_ENDS = ("\n", "\r")
 __all__ = [
     "OUTPUT_FORMATS",
     "Document",
+    "SerialisedEnvelope",
     "TransformOptions",
     "TransformedEnvelope",
     "format_timestamp",
+    "serialise_envelope",
     "transform_envelope",
     "transform_event",
 ]
@@ -82,6 +86,14 @@ class TransformedEnvelope:
     """The documents of one envelope, in event order, and how many lines hit a parser bug."""
 
     documents: list[Document] = field(default_factory=list)
+    parse_errors: int = 0
+
+
+@dataclass(frozen=True)
+class SerialisedEnvelope:
+    """The documents of one envelope as JSON (``jsoncodec.dumps``'s bytes), in event order."""
+
+    records: list[bytes] = field(default_factory=list)
     parse_errors: int = 0
 
 
@@ -206,3 +218,57 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
             errors += 1
             append(context.plain_document(event))
     return TransformedEnvelope(documents=documents, parse_errors=errors)
+
+
+# The widest integers orjson writes; an event time beyond them takes the general path.
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+
+
+def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
+    """Every event of an envelope -> its document serialised, in order. Never raises.
+
+    The same bytes as ``jsoncodec.dumps`` of each of ``transform_envelope``'s documents,
+    and the same parse-error count, written faster: lines in the commonest shapes go
+    straight to JSON text (``templates``), the rest through the document dict.
+    """
+    context = _EnvelopeContext(envelope, options)
+    records: list[bytes] = []
+    append = records.append
+    errors = 0
+    dumps = jsoncodec.dumps
+    writers: dict[str, Any] = {}
+    plain = None
+    cloudwatch = owner = ""
+    plain_ids = False
+    if not context.ecs:
+        writer = DocumentWriter(context.lambda_base, _PARSERS, json_objects=not options.json_fields_key)
+        writers, plain = writer.writers, writer.plain
+        # Everything of the cloudwatch object but the event's id and time, written once.
+        cloudwatch = (
+            f',"cloudwatch":{{"logGroup":{quote(envelope.log_group)},'
+            f'"logStream":{quote(envelope.log_stream)},"id":'
+        )
+        owner = f',"owner":{quote(envelope.owner)},"timestamp":'
+        # CloudWatch's ids are digit strings, which JSON needs no escapes for.
+        plain_ids = "".join([event[0] for event in envelope.events]).isalnum()
+    for event in envelope.events:
+        event_id, stamp, text = event
+        if text[-1:] in _LINE_ENDS:
+            text = text.rstrip("\r\n")
+        write = writers.get(text[:1], plain)
+        if write is not None and _MIN_INT <= stamp <= _MAX_INT:
+            try:
+                head = write(text, stamp)
+                if head is not None:
+                    quoted_id = f'"{event_id}"' if plain_ids else quote(event_id)
+                    append(f"{head}{cloudwatch}{quoted_id}{owner}{stamp}}}}}".encode())
+                    continue
+            except Exception:  # a writer's bug or a lone surrogate: the general path decides
+                pass
+        try:
+            document = context.document(event)
+        except Exception:  # a parser bug must not lose the event: keep it as plain text
+            errors += 1
+            document = context.plain_document(event)
+        append(dumps(document))
+    return SerialisedEnvelope(records=records, parse_errors=errors)

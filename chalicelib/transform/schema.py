@@ -108,8 +108,55 @@ def checked_canonical_time(text: str) -> str | None:
     return None
 
 
+# Memo of normalise_time: lines of one stream repeat their time to the second (Go, log4j2).
+_NORMALISED: dict[str, str | None] = {}
+
+
+# Everything after the second of a canonical time: ".dddZ" with ASCII digits.
+_MILLIS_Z = frozenset(f"{ms:03d}Z" for ms in range(1000))
+# The runtimes' time pattern as their line regexes read it (any decimal digits).
+_CANONICAL_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# Memo of is_canonical_time per "YYYY-MM-DDTHH:MM:SS." (ASCII only).
+_CANONICAL_SECONDS: dict[str, bool] = {}
+
+
+def is_canonical_time(text: str) -> bool:
+    """``text`` is a real time already in the schema's form, as the runtimes write it.
+
+    True exactly when ``checked_canonical_time`` and ``normalise_time`` both return
+    ``text`` unchanged and it is ASCII: the document's timestamp is then ``text`` itself.
+    Checked per second (memo), its milliseconds by one set lookup.
+    """
+    if text[20:] not in _MILLIS_Z:
+        return False
+    head = text[:20]
+    valid = _CANONICAL_SECONDS.get(head)
+    if valid is None:
+        whole = head + "000Z"
+        valid = (
+            whole.isascii()
+            and _CANONICAL_SHAPE.fullmatch(whole) is not None
+            and checked_canonical_time(whole) == whole
+            and normalise_time(whole) == whole
+        )
+        if len(_CANONICAL_SECONDS) >= _MAX_MEMO:
+            _CANONICAL_SECONDS.clear()
+        _CANONICAL_SECONDS[head] = valid
+    return valid
+
+
 def normalise_time(text: str) -> str | None:
     """A time as written in a line -> the schema's form, or None when it is not one we read."""
+    if text in _NORMALISED:
+        return _NORMALISED[text]
+    stamp = _normalise_time(text)
+    if len(_NORMALISED) >= _MAX_MEMO:
+        _NORMALISED.clear()
+    _NORMALISED[text] = stamp
+    return stamp
+
+
+def _normalise_time(text: str) -> str | None:
     if len(text) == 24 and _CANONICAL.fullmatch(text):
         return text if (text[8] < "2" or text[8:10] <= "28" or _day_is_valid(text[:10])) else None
     match = _ISO_LIKE.fullmatch(text)

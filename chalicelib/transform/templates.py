@@ -1,0 +1,259 @@
+"""The commonest line shapes written straight to JSON text (pure).
+
+Building a document dict per event and serialising it costs more than parsing the line.
+For the shapes that make up most of a Lambda log (START, END, REPORT, the Python and
+Node.js runtime lines, Lambda's JSON records, JSON objects, Go and plain text), this
+module writes the document's JSON from fragments computed once per envelope and the
+line's own values, escaped by the standard library's C JSON string encoder.
+
+The general path (``chalicelib.transform``) stays the reference: every writer here
+returns None for any line that is not exactly in its shape, and that line takes the
+general path. What a writer returns is, byte for byte, what ``jsoncodec.dumps`` writes
+for the general path's document of the same line, keys in the same order; the tests
+compare the two paths on every fixture, the corpus and generated lines.
+
+A writer returns the document without its closing ``cloudwatch`` object (the caller
+appends it, with the event's id and time) and as ``str``: the caller encodes it, and a
+lone surrogate (which only ``jsoncodec.dumps``'s fallback can write) fails that encode
+and sends the line to the general path too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring
+from typing import Any
+
+import orjson
+
+from chalicelib import jsoncodec
+from chalicelib.transform.lambda_platform import (
+    _END,
+    _REPORT,
+    _START,
+    _parse_common,
+    apply_platform_record,
+)
+from chalicelib.transform.runtimes import _GO, _NO_REQUEST_ID, LEVELS
+from chalicelib.transform.schema import (
+    LEVEL,
+    MESSAGE,
+    TIMESTAMP,
+    format_timestamp,
+    is_canonical_time,
+    normalise_time,
+)
+
+# A JSON string literal, quotes included. The C encoder escapes exactly the characters
+# orjson escapes, the same way (a unit test holds them to it over every code point).
+quote: Callable[[str], str] = encode_basestring
+
+Writer = Callable[[str, int], "str | None"]
+
+# Level words as the runtimes write them -> the document's level (upper case); any
+# other spelling takes the general path.
+_LEVEL_WORDS = {spelling: level for level in LEVELS for spelling in (level, level.lower(), level.title())}
+_BRACKETED_LEVELS = {f"[{spelling}]": level for spelling, level in _LEVEL_WORDS.items()}
+_JSON_SCHEMA_KEYS = (TIMESTAMP, LEVEL, MESSAGE)
+_JSON_TIME_KEYS = ("time", "eventTime")
+
+
+class DocumentWriter:
+    """Writes the documents of one envelope's lines in the shapes above (logstep format)."""
+
+    __slots__ = ("_lambda_alone", "_lambda_base", "_lambda_rest", "_lambda_rest_unversioned", "writers")
+
+    def __init__(
+        self, lambda_base: dict[str, str] | None, general: Iterable[str], json_objects: bool
+    ) -> None:
+        """``general``: first characters the general path has parsers for; ``json_objects``:
+        whether JSON-object messages keep their fields at the top level (else: general path)."""
+        self._lambda_base = lambda_base
+        base = lambda_base or {}
+        # The stream's lambda fields after a line's own ({**line, **stream, **line}).
+        self._lambda_rest = "".join(f',"{key}":{quote(value)}' for key, value in base.items())
+        self._lambda_rest_unversioned = "".join(
+            f',"{key}":{quote(value)}' for key, value in base.items() if key != "version"
+        )
+        # A line without lambda fields gets the stream's as the document's last key.
+        self._lambda_alone = f',"lambda":{{{self._lambda_rest[1:]}}}' if base else ""
+        # First character -> writer. None: only the general path reads such lines; a
+        # character missing here starts a line no parser reads (``plain``).
+        self.writers: dict[str, Writer | None] = dict.fromkeys(general)
+        self.writers.update(
+            {
+                "S": self.start,
+                "E": self.end,
+                "R": self.report,
+                "[": self.python,
+                **dict.fromkeys("0123456789", self.timestamped),
+            }
+        )
+        if json_objects:
+            self.writers["{"] = self.json_object
+
+    def plain(self, text: str, stamp: int) -> str | None:
+        """A line no parser reads: its text, the event's time."""
+        return f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text)}{self._lambda_alone}'
+
+    def start(self, text: str, stamp: int) -> str | None:
+        """``START RequestId: <id> Version: <version>``."""
+        match = _START.fullmatch(text)
+        if match is None:
+            return None
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text.rstrip())},'
+            f'"lambda":{{"type":"START","requestId":{quote(match[1])},"version":{quote(match[2])}'
+            f"{self._lambda_rest_unversioned}}}"
+        )
+
+    def end(self, text: str, stamp: int) -> str | None:
+        """``END RequestId: <id>``."""
+        match = _END.fullmatch(text)
+        if match is None:
+            return None
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text.rstrip())},'
+            f'"lambda":{{"type":"END","requestId":{quote(match[1])}{self._lambda_rest}}}'
+        )
+
+    def report(self, text: str, stamp: int) -> str | None:
+        """``REPORT RequestId: ...`` in the shape nearly every invocation writes."""
+        if _REPORT.fullmatch(text) is None:
+            return None
+        info = _parse_common(text)
+        if info is None:  # pragma: no cover - the same regex matched above
+            return None
+        return self._with_lambda(format_timestamp(stamp), text.rstrip(), info)
+
+    def _with_lambda(self, timestamp: str, message: str, info: dict[str, Any]) -> str | None:
+        base = self._lambda_base
+        try:
+            fields = orjson.dumps(info if base is None else {**info, **base, **info}).decode()
+        except TypeError:  # orjson's error (an integer beyond 64 bits): the general path's fallback
+            return None
+        return f'{{"timestamp":"{timestamp}","message":{quote(message)},"lambda":{fields}'
+
+    def python(self, text: str, stamp: int) -> str | None:
+        """``[LEVEL]\\t<time>\\t<request id>\\t<message>`` (the Python runtime)."""
+        parts = text.split("\t", 3)
+        if len(parts) != 4:
+            return None
+        head, written, request_id, body = parts
+        level = _BRACKETED_LEVELS.get(head)
+        if level is None or not is_canonical_time(written) or body[:1] == "{":
+            return None
+        if request_id:
+            fields = f',"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}}'
+        else:
+            fields = self._lambda_alone
+        return f'{{"timestamp":"{written}","message":{quote(body)},"level":"{level}"{fields}'
+
+    def timestamped(self, text: str, stamp: int) -> str | None:
+        """A line starting with a digit: Node.js/.NET, Go, or (for VPC flow logs and the like) none."""
+        separator = text[4:5]
+        if separator == "-":
+            return self._node(text)
+        if separator == "/":
+            return self._go(text)
+        if text[8:9] == "-":
+            return None  # perhaps log4j2 without a time
+        return self.plain(text, stamp)
+
+    def _node(self, text: str) -> str | None:
+        # <time>\t<request id>\t<LEVEL>\t<message>
+        parts = text.split("\t", 3)
+        if len(parts) != 4:
+            return None
+        written, request_id, word, body = parts
+        level = _LEVEL_WORDS.get(word)
+        if (
+            level is None
+            or not is_canonical_time(written)
+            or not request_id
+            or " " in request_id
+            or request_id in _NO_REQUEST_ID
+            or body[:1] == "{"
+            or body.startswith("Invoke Error")
+        ):
+            return None
+        return (
+            f'{{"timestamp":"{written}","message":{quote(body)},'
+            f'"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}},"level":"{level}"'
+        )
+
+    def _go(self, text: str) -> str | None:
+        # YYYY/MM/DD HH:MM:SS[.ffffff] <message>
+        match = _GO.match(text)
+        if match is None:
+            return None
+        timestamp = normalise_time(match[1])
+        if timestamp is None:
+            return None
+        return f'{{"timestamp":"{timestamp}","message":{quote(match[2])}{self._lambda_alone}'
+
+    def json_object(self, text: str, stamp: int) -> str | None:
+        """Lambda's ``platform.*`` records, its JSON application records, JSON without schema names."""
+        try:
+            value = jsoncodec.loads_lossless(text)
+        except ValueError:
+            return None
+        if type(value) is not dict:
+            return None
+        kind = value.get("type")
+        if type(kind) is str and kind.startswith("platform.") and "record" in value:
+            return self._platform_record(value, text, stamp)
+        if "lambda" in value or "cloudwatch" in value:
+            return None
+        if TIMESTAMP in value or LEVEL in value or MESSAGE in value:
+            return self._application_record(value)
+        if "time" in value or "eventTime" in value:
+            return None
+        return self._object(value, text, stamp)
+
+    def _platform_record(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
+        doc: dict[str, Any] = {TIMESTAMP: None}
+        apply_platform_record(value, doc)
+        timestamp = doc[TIMESTAMP]
+        return self._with_lambda(
+            format_timestamp(stamp) if timestamp is None else timestamp, text, doc["lambda"]
+        )
+
+    def _application_record(self, value: dict[str, Any]) -> str | None:
+        # {"timestamp": <canonical>, "level": <LEVEL>, "message": <str>, ...}: the record's
+        # own values are the document's, so none is shadowed.
+        timestamp, level, message = value.get(TIMESTAMP), value.get(LEVEL), value.get(MESSAGE)
+        if (
+            type(timestamp) is not str
+            or not is_canonical_time(timestamp)
+            or type(level) is not str
+            or level not in LEVELS
+            or type(message) is not str
+        ):
+            return None
+        request_id = value.get("requestId")
+        if type(request_id) is not str or not request_id:
+            return None
+        del value[TIMESTAMP], value[LEVEL], value[MESSAGE]
+        try:
+            rest = orjson.dumps(value).decode()
+        except TypeError:  # orjson's JSONEncodeError
+            return None
+        return (
+            f'{{"timestamp":"{timestamp}","message":{quote(message)},"level":"{level}",'
+            f'"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}}'
+            f"{',' if value else ''}{rest[1:-1]}"
+        )
+
+    def _object(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
+        # A JSON object with no schema name and no time: its fields after the message.
+        if self._lambda_base is not None and ("requestId" in value or "AWSRequestId" in value):
+            return None
+        try:
+            fields = orjson.dumps(value).decode()
+        except TypeError:  # orjson's JSONEncodeError
+            return None
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text)}'
+            f"{',' if value else ''}{fields[1:-1]}{self._lambda_alone}"
+        )

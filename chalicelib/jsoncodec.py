@@ -31,6 +31,11 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _NINETEEN_DIGITS = b"0" * 19
 
 
+def has_long_digit_run(data: str) -> bool:
+    """Whether ``data`` has a run of 19 or more digits (perhaps an integer beyond 64 bits)."""
+    return _NINETEEN_DIGITS in data.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)
+
+
 def loads_lossless(data: str) -> Any:
     """Like ``loads``, but integers beyond 64 bits keep every digit (re-read by ``json`` then).
 
@@ -38,7 +43,7 @@ def loads_lossless(data: str) -> Any:
     envelopes, whose event ids are long digit strings, use ``loads``.
     """
     value = loads(data)
-    if _NINETEEN_DIGITS in data.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO):
+    if has_long_digit_run(data):
         try:
             return json.loads(data)
         except (ValueError, RecursionError):

@@ -17,12 +17,13 @@ the Python runtime, ...), so most lines meet one regular expression. Modules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from chalicelib import jsoncodec
-from chalicelib.envelope import Envelope, LogEvent
+from chalicelib.envelope import Envelope, LogEvent, LogEvents
 from chalicelib.transform.ecs import to_ecs
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
@@ -220,8 +221,10 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
     return TransformedEnvelope(documents=documents, parse_errors=errors)
 
 
-# The widest integers orjson writes; an event time beyond them takes the general path.
+# The widest integers orjson writes; an envelope with an event time beyond them takes the
+# general path.
 _MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+_EVENT_ID, _EVENT_TIME = itemgetter(0), itemgetter(1)
 
 
 def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
@@ -239,36 +242,63 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
     writers: dict[str, Any] = {}
     plain = None
     cloudwatch = owner = ""
-    plain_ids = False
-    if not context.ecs:
+    if _templates_apply(envelope, options):
         writer = DocumentWriter(context.lambda_base, _PARSERS, json_objects=not options.json_fields_key)
         writers, plain = writer.writers, writer.plain
-        # Everything of the cloudwatch object but the event's id and time, written once.
+        # The cloudwatch object around the event's id and time, written once.
         cloudwatch = (
             f',"cloudwatch":{{"logGroup":{quote(envelope.log_group)},'
-            f'"logStream":{quote(envelope.log_stream)},"id":'
+            f'"logStream":{quote(envelope.log_stream)},"id":"'
         )
-        owner = f',"owner":{quote(envelope.owner)},"timestamp":'
-        # CloudWatch's ids are digit strings, which JSON needs no escapes for.
-        plain_ids = "".join([event[0] for event in envelope.events]).isalnum()
-    for event in envelope.events:
+        owner = f'","owner":{quote(envelope.owner)},"timestamp":'
+    for event in _rows(envelope.events):
         event_id, stamp, text = event
-        if text[-1:] in _LINE_ENDS:
-            text = text.rstrip("\r\n")
+        text = text.rstrip("\r\n")
         write = writers.get(text[:1], plain)
-        if write is not None and _MIN_INT <= stamp <= _MAX_INT:
+        if write is not None:
             try:
                 head = write(text, stamp)
                 if head is not None:
-                    quoted_id = f'"{event_id}"' if plain_ids else quote(event_id)
-                    append(f"{head}{cloudwatch}{quoted_id}{owner}{stamp}}}}}".encode())
+                    append(f"{head}{cloudwatch}{event_id}{owner}{stamp}}}}}".encode())
                     continue
             except Exception:  # a writer's bug or a lone surrogate: the general path decides
                 pass
+        log_event = LogEvent(*event)
         try:
-            document = context.document(event)
+            document = context.document(log_event)
         except Exception:  # a parser bug must not lose the event: keep it as plain text
             errors += 1
-            document = context.plain_document(event)
+            document = context.plain_document(log_event)
         append(dumps(document))
     return SerialisedEnvelope(records=records, parse_errors=errors)
+
+
+def _rows(events: Sequence[LogEvent]) -> Iterable[tuple[str, int, str]]:
+    if isinstance(events, LogEvents):  # columns: no LogEvent is made
+        return zip(events.ids, events.timestamps, events.messages, strict=True)
+    return events
+
+
+def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
+    """The templates write the logstep format, event ids JSON needs no escapes for (CloudWatch's
+    are digits) and event times orjson writes as integers."""
+    events = envelope.events
+    if options.output_format != "logstep" or not events:
+        return False
+    if isinstance(events, LogEvents):  # parse_envelope checked the types
+        ids, timestamps = "".join(events.ids), events.timestamps
+    else:
+        try:
+            ids = "".join(map(_EVENT_ID, events))
+        except TypeError:  # not an envelope parse_envelope made
+            return False
+        timestamps = list(map(_EVENT_TIME, events))
+        if set(map(type, timestamps)) != {int}:
+            return False
+    # isascii is O(1) on a str; bytes.isalnum runs ~10x faster than str.isalnum
+    return (
+        ids.isascii()
+        and ids.encode().isalnum()
+        and min(timestamps) >= _MIN_INT
+        and max(timestamps) <= _MAX_INT
+    )

@@ -27,26 +27,25 @@ from typing import Any
 import orjson
 
 from chalicelib import jsoncodec
-from chalicelib.transform.lambda_platform import (
-    _END,
-    _REPORT,
-    _START,
-    _parse_common,
-    apply_platform_record,
-)
+from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
 from chalicelib.transform.runtimes import _GO, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
     LEVEL,
     MESSAGE,
+    RESERVED_FIELDS,
     TIMESTAMP,
     format_timestamp,
     is_canonical_time,
     normalise_time,
 )
 
-# A JSON string literal, quotes included. The C encoder escapes exactly the characters
-# orjson escapes, the same way (a unit test holds them to it over every code point).
+# A JSON string literal, quotes included, as ``str``: the standard library's C encoder
+# escapes exactly the characters orjson escapes, the same way (a unit test holds them to
+# it over every code point). In the per-line code, ``_dumps(text).decode()`` does the
+# same faster for all but the shortest strings.
 quote: Callable[[str], str] = encode_basestring
+_dumps = orjson.dumps
+_JSONDecodeError = orjson.JSONDecodeError
 
 Writer = Callable[[str, int], "str | None"]
 
@@ -54,14 +53,26 @@ Writer = Callable[[str, int], "str | None"]
 # other spelling takes the general path.
 _LEVEL_WORDS = {spelling: level for level in LEVELS for spelling in (level, level.lower(), level.title())}
 _BRACKETED_LEVELS = {f"[{spelling}]": level for spelling, level in _LEVEL_WORDS.items()}
-_JSON_SCHEMA_KEYS = (TIMESTAMP, LEVEL, MESSAGE)
-_JSON_TIME_KEYS = ("time", "eventTime")
+# orjson writes a float of 1e16 or more with an exponent ("1e+16"), and so an integer
+# beyond 64 bits, which it reads as a float where the general path keeps every digit.
+_BIG_NUMBER = b"e+"
+# Python's repr of a float is orjson's in this range (tested); durations are well inside.
+_MIN_PLAIN_FLOAT, _MAX_PLAIN_FLOAT = 1e-4, 1e16
+# Integers of at most 18 digits fit the 64 bits orjson writes.
+_MAX_INT_DIGITS = 18
 
 
 class DocumentWriter:
     """Writes the documents of one envelope's lines in the shapes above (logstep format)."""
 
-    __slots__ = ("_lambda_alone", "_lambda_base", "_lambda_rest", "_lambda_rest_unversioned", "writers")
+    __slots__ = (
+        "_json_objects",
+        "_lambda_alone",
+        "_lambda_base",
+        "_lambda_rest",
+        "_lambda_rest_unversioned",
+        "writers",
+    )
 
     def __init__(
         self, lambda_base: dict[str, str] | None, general: Iterable[str], json_objects: bool
@@ -69,6 +80,7 @@ class DocumentWriter:
         """``general``: first characters the general path has parsers for; ``json_objects``:
         whether JSON-object messages keep their fields at the top level (else: general path)."""
         self._lambda_base = lambda_base
+        self._json_objects = json_objects
         base = lambda_base or {}
         # The stream's lambda fields after a line's own ({**line, **stream, **line}).
         self._lambda_rest = "".join(f',"{key}":{quote(value)}' for key, value in base.items())
@@ -94,7 +106,9 @@ class DocumentWriter:
 
     def plain(self, text: str, stamp: int) -> str | None:
         """A line no parser reads: its text, the event's time."""
-        return f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text)}{self._lambda_alone}'
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text).decode()}{self._lambda_alone}'
+        )
 
     def start(self, text: str, stamp: int) -> str | None:
         """``START RequestId: <id> Version: <version>``."""
@@ -102,9 +116,9 @@ class DocumentWriter:
         if match is None:
             return None
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text.rstrip())},'
-            f'"lambda":{{"type":"START","requestId":{quote(match[1])},"version":{quote(match[2])}'
-            f"{self._lambda_rest_unversioned}}}"
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'"lambda":{{"type":"START","requestId":{_dumps(match[1]).decode()},'
+            f'"version":{_dumps(match[2]).decode()}{self._lambda_rest_unversioned}}}'
         )
 
     def end(self, text: str, stamp: int) -> str | None:
@@ -113,26 +127,40 @@ class DocumentWriter:
         if match is None:
             return None
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text.rstrip())},'
-            f'"lambda":{{"type":"END","requestId":{quote(match[1])}{self._lambda_rest}}}'
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'"lambda":{{"type":"END","requestId":{_dumps(match[1]).decode()}{self._lambda_rest}}}'
         )
 
     def report(self, text: str, stamp: int) -> str | None:
         """``REPORT RequestId: ...`` in the shape nearly every invocation writes."""
-        if _REPORT.fullmatch(text) is None:
+        match = _REPORT.fullmatch(text)
+        if match is None:
             return None
-        info = _parse_common(text)
-        if info is None:  # pragma: no cover - the same regex matched above
+        request_id, duration, billed, size, used, init, trace, segment, sampled = match.groups()
+        if max(len(billed), len(size), len(used)) > _MAX_INT_DIGITS:
             return None
-        return self._with_lambda(format_timestamp(stamp), text.rstrip(), info)
-
-    def _with_lambda(self, timestamp: str, message: str, info: dict[str, Any]) -> str | None:
-        base = self._lambda_base
-        try:
-            fields = orjson.dumps(info if base is None else {**info, **base, **info}).decode()
-        except TypeError:  # orjson's error (an integer beyond 64 bits): the general path's fallback
+        duration_ms = float(duration)
+        init_ms = 0.0 if init is None else float(init)
+        if not (
+            (duration_ms == 0 or _MIN_PLAIN_FLOAT <= duration_ms < _MAX_PLAIN_FLOAT)
+            and (init_ms == 0 or _MIN_PLAIN_FLOAT <= init_ms < _MAX_PLAIN_FLOAT)
+        ):
             return None
-        return f'{{"timestamp":"{timestamp}","message":{quote(message)},"lambda":{fields}'
+        init_field = "" if init is None else f',"initDurationMs":{init_ms!r}'
+        if trace is None:
+            xray = ""
+        else:
+            xray = (
+                f',"xrayTraceId":{_dumps(trace).decode()},"segmentId":{_dumps(segment).decode()},'
+                f'"sampled":{"true" if sampled == "true" else "false"}'
+            )
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'"lambda":{{"type":"REPORT","requestId":{_dumps(request_id).decode()},'
+            f'"durationMs":{duration_ms!r},"billedDurationMs":{int(billed)},'
+            f'"memorySizeMb":{int(size)},"maxMemoryUsedMb":{int(used)}'
+            f"{init_field}{xray}{self._lambda_rest}}}"
+        )
 
     def python(self, text: str, stamp: int) -> str | None:
         """``[LEVEL]\\t<time>\\t<request id>\\t<message>`` (the Python runtime)."""
@@ -141,16 +169,21 @@ class DocumentWriter:
             return None
         head, written, request_id, body = parts
         level = _BRACKETED_LEVELS.get(head)
-        if level is None or not is_canonical_time(written) or body[:1] == "{":
+        if level is None or not is_canonical_time(written):
             return None
         if request_id:
-            fields = f',"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}}'
+            fields = f',"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}'
+        elif body[:1] == "{":
+            return None  # the body's own request id would decide where lambda goes
         else:
             fields = self._lambda_alone
-        return f'{{"timestamp":"{written}","message":{quote(body)},"level":"{level}"{fields}'
+        document = f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}"{fields}'
+        if body[:1] == "{":
+            return _with_json_body(document, body) if self._json_objects else None
+        return document
 
     def timestamped(self, text: str, stamp: int) -> str | None:
-        """A line starting with a digit: Node.js/.NET, Go, or (for VPC flow logs and the like) none."""
+        """A line starting with a digit: Node.js/.NET, Go, or (VPC flow logs and the like) none."""
         separator = text[4:5]
         if separator == "-":
             return self._node(text)
@@ -173,14 +206,16 @@ class DocumentWriter:
             or not request_id
             or " " in request_id
             or request_id in _NO_REQUEST_ID
-            or body[:1] == "{"
             or body.startswith("Invoke Error")
         ):
             return None
-        return (
-            f'{{"timestamp":"{written}","message":{quote(body)},'
-            f'"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}},"level":"{level}"'
+        document = (
+            f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
+            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}},"level":"{level}"'
         )
+        if body[:1] == "{":
+            return _with_json_body(document, body) if self._json_objects else None
+        return document
 
     def _go(self, text: str) -> str | None:
         # YYYY/MM/DD HH:MM:SS[.ffffff] <message>
@@ -190,14 +225,14 @@ class DocumentWriter:
         timestamp = normalise_time(match[1])
         if timestamp is None:
             return None
-        return f'{{"timestamp":"{timestamp}","message":{quote(match[2])}{self._lambda_alone}'
+        return f'{{"timestamp":"{timestamp}","message":{_dumps(match[2]).decode()}{self._lambda_alone}'
 
     def json_object(self, text: str, stamp: int) -> str | None:
         """Lambda's ``platform.*`` records, its JSON application records, JSON without schema names."""
         try:
-            value = jsoncodec.loads_lossless(text)
-        except ValueError:
-            return None
+            value = orjson.loads(text)
+        except _JSONDecodeError:
+            return None  # perhaps JSON only the standard library reads
         if type(value) is not dict:
             return None
         kind = value.get("type")
@@ -212,48 +247,83 @@ class DocumentWriter:
         return self._object(value, text, stamp)
 
     def _platform_record(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
+        if jsoncodec.has_long_digit_run(text):
+            return None  # the general path reads it losslessly
         doc: dict[str, Any] = {TIMESTAMP: None}
         apply_platform_record(value, doc)
         timestamp = doc[TIMESTAMP]
-        return self._with_lambda(
-            format_timestamp(stamp) if timestamp is None else timestamp, text, doc["lambda"]
+        info = doc["lambda"]
+        base = self._lambda_base
+        try:
+            fields = _dumps(info if base is None else {**info, **base, **info}).decode()
+        except TypeError:  # orjson's error (an integer beyond 64 bits): the general path's fallback
+            return None
+        return (
+            f'{{"timestamp":"{format_timestamp(stamp) if timestamp is None else timestamp}",'
+            f'"message":{_dumps(text).decode()},"lambda":{fields}'
         )
 
     def _application_record(self, value: dict[str, Any]) -> str | None:
-        # {"timestamp": <canonical>, "level": <LEVEL>, "message": <str>, ...}: the record's
-        # own values are the document's, so none is shadowed.
+        # {"timestamp": <canonical>, "level": <LEVEL>, "message": <str>, "requestId": <id>, ...}:
+        # the record's own values are the document's, so none is shadowed.
         timestamp, level, message = value.get(TIMESTAMP), value.get(LEVEL), value.get(MESSAGE)
+        request_id = value.get("requestId")
         if (
             type(timestamp) is not str
             or not is_canonical_time(timestamp)
             or type(level) is not str
             or level not in LEVELS
             or type(message) is not str
+            or type(request_id) is not str
+            or not request_id
         ):
             return None
-        request_id = value.get("requestId")
-        if type(request_id) is not str or not request_id:
-            return None
         del value[TIMESTAMP], value[LEVEL], value[MESSAGE]
-        try:
-            rest = orjson.dumps(value).decode()
-        except TypeError:  # orjson's JSONEncodeError
+        rest = _fields(value)
+        if rest is None:
             return None
         return (
-            f'{{"timestamp":"{timestamp}","message":{quote(message)},"level":"{level}",'
-            f'"lambda":{{"requestId":{quote(request_id)}{self._lambda_rest}}}'
-            f"{',' if value else ''}{rest[1:-1]}"
+            f'{{"timestamp":"{timestamp}","message":{_dumps(message).decode()},"level":"{level}",'
+            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}{rest}'
         )
 
     def _object(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
         # A JSON object with no schema name and no time: its fields after the message.
         if self._lambda_base is not None and ("requestId" in value or "AWSRequestId" in value):
             return None
-        try:
-            fields = orjson.dumps(value).decode()
-        except TypeError:  # orjson's JSONEncodeError
+        rest = _fields(value)
+        if rest is None:
             return None
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{quote(text)}'
-            f"{',' if value else ''}{fields[1:-1]}{self._lambda_alone}"
+            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text).decode()}'
+            f"{rest}{self._lambda_alone}"
         )
+
+
+def _fields(value: dict[str, Any]) -> str | None:
+    """``,"key":value,...`` of a parsed JSON object, or None when only the general path can say."""
+    if not value:
+        return ""
+    try:
+        text = _dumps(value)
+    except TypeError:  # orjson's JSONEncodeError
+        return None
+    if _BIG_NUMBER in text:
+        return None  # perhaps an integer beyond 64 bits, which the general path keeps exactly
+    return "," + text[1:-1].decode()
+
+
+def _with_json_body(document: str, body: str) -> str | None:
+    """A runtime line whose message is a JSON object: its fields after the prefix's (which win)."""
+    if body[-1:] != "}":
+        return document  # not read as JSON
+    try:
+        value = orjson.loads(body)
+    except _JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return document
+    if not RESERVED_FIELDS.isdisjoint(value):
+        return None
+    rest = _fields(value)
+    return None if rest is None else document + rest

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any, NamedTuple, cast, overload
+from operator import attrgetter
+from typing import Annotated, Any, cast
+
+import msgspec
 
 from chalicelib import jsoncodec
 
@@ -39,63 +40,35 @@ DATA_MESSAGE = "DATA_MESSAGE"
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 
 
-class LogEvent(NamedTuple):
+class LogEvent(msgspec.Struct, frozen=True, gc=False):
     """One CloudWatch Logs event as the subscription delivers it.
 
-    A NamedTuple rather than a frozen dataclass: a 6 MB batch holds ~200,000 of them and a
-    tuple is built about 4x faster (same attribute names, immutable, compares by value).
+    A msgspec Struct: ``decode_record`` reads a DATA_MESSAGE's events straight into them
+    (type-checked in C; a 6 MB batch holds ~200,000), immutable, compares by value, and
+    untracked by the garbage collector (it holds only a string, an int and a string).
     """
 
-    id: str
+    id: Annotated[str, msgspec.Meta(min_length=1)]
     timestamp: int
     message: str
 
 
-class LogEvents(Sequence[LogEvent]):
-    """An envelope's events as three columns (ids, times, messages), read as LogEvents.
+class _DataMessage(msgspec.Struct, rename="camel", gc=False):
+    """A subscription message in the shape CloudWatch sends a DATA_MESSAGE (decoding only)."""
 
-    ``parse_envelope`` checks the events of a DATA_MESSAGE in bulk and keeps them as
-    columns rather than building ~200,000 LogEvents per 6 MB batch (which costs about as
-    much as transforming them); ``serialise_envelope`` reads the columns directly. Reading
-    it as a sequence gives LogEvents, made on access. Equal to the tuple of those LogEvents.
-    """
+    message_type: str
+    owner: str
+    log_group: str
+    log_stream: str
+    log_events: list[LogEvent]
+    subscription_filters: Any = None
+    policy_level: Any = None
 
-    __slots__ = ("ids", "messages", "timestamps")
 
-    def __init__(self, ids: list[str], timestamps: list[int], messages: list[str]) -> None:
-        self.ids = ids
-        self.timestamps = timestamps
-        self.messages = messages
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @overload
-    def __getitem__(self, index: int) -> LogEvent: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[LogEvent, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> LogEvent | tuple[LogEvent, ...]:
-        if isinstance(index, slice):
-            return tuple(self)[index]
-        return LogEvent(self.ids[index], self.timestamps[index], self.messages[index])
-
-    def __iter__(self) -> Iterator[LogEvent]:
-        return map(LogEvent, self.ids, self.timestamps, self.messages)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, LogEvents):
-            return (self.ids, self.timestamps, self.messages) == (other.ids, other.timestamps, other.messages)
-        if isinstance(other, tuple):
-            return tuple(self) == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
+_DATA_MESSAGE_DECODER = msgspec.json.Decoder(_DataMessage)
+# orjson (the general path) reads integers within these as integers, others as floats.
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+_EVENT_TIMESTAMP = attrgetter("timestamp")
 
 
 @dataclass(frozen=True)
@@ -106,7 +79,7 @@ class Envelope:
     log_group: str
     log_stream: str
     subscription_filters: tuple[str, ...]
-    events: Sequence[LogEvent]  # a tuple, or LogEvents from parse_envelope
+    events: tuple[LogEvent, ...]
     policy_level: str | None = None
 
 
@@ -141,11 +114,47 @@ def decode_record(data: bytes) -> Decoded:
         raw = decompress(data)
     except _DECOMPRESS_ERRORS as e:
         return Malformed(f"not gzip or zlib: {e}")
+    envelope = _decode_data_message(raw)
+    if envelope is not None:
+        return envelope
     try:
         message = jsoncodec.loads(raw)
     except ValueError as e:
         return Malformed(f"not JSON: {e}")
     return parse_envelope(message)
+
+
+def _decode_data_message(raw: bytes) -> Envelope | None:
+    """A DATA_MESSAGE in exactly the shape CloudWatch sends, read in one pass; else None.
+
+    The same envelope ``parse_envelope(jsoncodec.loads(raw))`` gives, at about half the
+    cost: no dict per event, no per-event checks in Python. Anything else (control
+    messages, integer ids, odd types, JSON only the standard library reads) returns None
+    and takes that path, which also says what is wrong.
+    """
+    try:
+        message = _DATA_MESSAGE_DECODER.decode(raw)
+    except Exception:  # any shape or text it does not read (DecodeError, UnicodeDecodeError, ...)
+        return None
+    events = message.log_events
+    if message.message_type != DATA_MESSAGE:
+        return None
+    if events:
+        timestamps = list(map(_EVENT_TIMESTAMP, events))
+        if min(timestamps) < _MIN_INT or max(timestamps) > _MAX_INT:
+            return None  # orjson reads these as floats, which parse_envelope rejects
+    filters = message.subscription_filters
+    policy_level = message.policy_level
+    return Envelope(
+        owner=message.owner,
+        log_group=message.log_group,
+        log_stream=message.log_stream,
+        subscription_filters=tuple(f for f in filters if isinstance(f, str))
+        if isinstance(filters, list)
+        else (),
+        events=tuple(events),
+        policy_level=policy_level if isinstance(policy_level, str) else None,
+    )
 
 
 def decode_base64_record(data: str | bytes) -> Decoded:
@@ -172,15 +181,22 @@ def parse_envelope(message: Any) -> Decoded:
     raw_events = message.get("logEvents")
     if not isinstance(raw_events, list):
         return Malformed("logEvents is missing or not a list")
-    events: Sequence[LogEvent] | None = _columns(raw_events)
-    if events is None:
-        parsed: list[LogEvent] = []
-        for index, raw_event in enumerate(raw_events):
-            event = _parse_event(raw_event)
-            if isinstance(event, str):
-                return Malformed(f"logEvents[{index}]: {event}")
-            parsed.append(event)
-        events = tuple(parsed)
+    events: list[LogEvent] = []
+    append = events.append
+    for index, raw_event in enumerate(raw_events):
+        # The shape CloudWatch sends, checked with exact types (this loop runs for every
+        # event of every batch); anything else takes the thorough path below.
+        if type(raw_event) is dict and len(raw_event) == 3:
+            event_id = raw_event.get("id")
+            timestamp = raw_event.get("timestamp")
+            text = raw_event.get("message")
+            if type(event_id) is str and event_id and type(timestamp) is int and type(text) is str:
+                append(LogEvent(event_id, timestamp, text))
+                continue
+        event = _parse_event(raw_event)
+        if isinstance(event, str):
+            return Malformed(f"logEvents[{index}]: {event}")
+        append(event)
     filters = message.get("subscriptionFilters")
     policy_level = message.get("policyLevel")
     return Envelope(
@@ -190,37 +206,9 @@ def parse_envelope(message: Any) -> Decoded:
         subscription_filters=tuple(f for f in filters if isinstance(f, str))
         if isinstance(filters, list)
         else (),
-        events=events,
+        events=tuple(events),
         policy_level=policy_level if isinstance(policy_level, str) else None,
     )
-
-
-_EVENT_ID, _EVENT_TIMESTAMP, _EVENT_MESSAGE = itemgetter("id"), itemgetter("timestamp"), itemgetter("message")
-
-
-def _columns(raw_events: list[Any]) -> LogEvents | None:
-    """The events in the shape CloudWatch sends, checked in bulk (C loops, no LogEvent built).
-
-    None when any event is not exactly that shape (an object with a non-empty string id,
-    an integer timestamp and a string message): the per-event path then converts integer
-    ids and says what is wrong.
-    """
-    if not raw_events or set(map(type, raw_events)) != {dict}:
-        return None
-    try:
-        ids = list(map(_EVENT_ID, raw_events))
-        timestamps = list(map(_EVENT_TIMESTAMP, raw_events))
-        messages = list(map(_EVENT_MESSAGE, raw_events))
-    except KeyError:
-        return None
-    if (
-        set(map(type, ids)) != {str}
-        or not all(ids)
-        or set(map(type, timestamps)) != {int}
-        or set(map(type, messages)) != {str}
-    ):
-        return None
-    return LogEvents(ids, timestamps, messages)
 
 
 def _parse_event(raw: Any) -> LogEvent | str:
@@ -247,18 +235,8 @@ def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
         "logGroup": envelope.log_group,
         "logStream": envelope.log_stream,
         "subscriptionFilters": list(envelope.subscription_filters),
-        "logEvents": [
-            {"id": event_id, "timestamp": timestamp, "message": message}
-            for event_id, timestamp, message in _rows(envelope.events)
-        ],
+        "logEvents": [{"id": e.id, "timestamp": e.timestamp, "message": e.message} for e in envelope.events],
     }
     if envelope.policy_level is not None:
         out["policyLevel"] = envelope.policy_level
     return out
-
-
-def _rows(events: Sequence[LogEvent]) -> Iterator[tuple[str, int, str]]:
-    """(id, timestamp, message) of each event, without making LogEvents of LogEvents' columns."""
-    if isinstance(events, LogEvents):
-        return zip(events.ids, events.timestamps, events.messages, strict=True)
-    return iter(events)

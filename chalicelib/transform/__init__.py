@@ -17,13 +17,13 @@ the Python runtime, ...), so most lines meet one regular expression. Modules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from chalicelib import jsoncodec
-from chalicelib.envelope import Envelope, LogEvent, LogEvents
+from chalicelib.envelope import Envelope, LogEvent
 from chalicelib.transform.ecs import to_ecs
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
@@ -224,7 +224,7 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
 # The widest integers orjson writes; an envelope with an event time beyond them takes the
 # general path.
 _MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
-_EVENT_ID, _EVENT_TIME = itemgetter(0), itemgetter(1)
+_EVENT_ID, _EVENT_TIME = attrgetter("id"), attrgetter("timestamp")
 
 
 def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
@@ -251,9 +251,10 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
             f'"logStream":{quote(envelope.log_stream)},"id":"'
         )
         owner = f'","owner":{quote(envelope.owner)},"timestamp":'
-    for event in _rows(envelope.events):
-        event_id, stamp, text = event
-        text = text.rstrip("\r\n")
+    for event in envelope.events:
+        event_id = event.id
+        stamp = event.timestamp
+        text = event.message.rstrip("\r\n")
         write = writers.get(text[:1], plain)
         if write is not None:
             try:
@@ -263,20 +264,13 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
                     continue
             except Exception:  # a writer's bug or a lone surrogate: the general path decides
                 pass
-        log_event = LogEvent(*event)
         try:
-            document = context.document(log_event)
+            document = context.document(event)
         except Exception:  # a parser bug must not lose the event: keep it as plain text
             errors += 1
-            document = context.plain_document(log_event)
+            document = context.plain_document(event)
         append(dumps(document))
     return SerialisedEnvelope(records=records, parse_errors=errors)
-
-
-def _rows(events: Sequence[LogEvent]) -> Iterable[tuple[str, int, str]]:
-    if isinstance(events, LogEvents):  # columns: no LogEvent is made
-        return zip(events.ids, events.timestamps, events.messages, strict=True)
-    return events
 
 
 def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
@@ -285,16 +279,13 @@ def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
     events = envelope.events
     if options.output_format != "logstep" or not events:
         return False
-    if isinstance(events, LogEvents):  # parse_envelope checked the types
-        ids, timestamps = "".join(events.ids), events.timestamps
-    else:
-        try:
-            ids = "".join(map(_EVENT_ID, events))
-        except TypeError:  # not an envelope parse_envelope made
-            return False
-        timestamps = list(map(_EVENT_TIME, events))
-        if set(map(type, timestamps)) != {int}:
-            return False
+    try:
+        ids = "".join(map(_EVENT_ID, events))
+    except TypeError:  # not an envelope decode_record or parse_envelope made
+        return False
+    timestamps = list(map(_EVENT_TIME, events))
+    if set(map(type, timestamps)) != {int}:
+        return False
     # isascii is O(1) on a str; bytes.isalnum runs ~10x faster than str.isalnum
     return (
         ids.isascii()

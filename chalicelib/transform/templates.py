@@ -26,9 +26,8 @@ from typing import Any
 
 import orjson
 
-from chalicelib import jsoncodec
 from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
-from chalicelib.transform.runtimes import _GO, _NO_REQUEST_ID, LEVELS
+from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
     LEVEL,
     MESSAGE,
@@ -55,7 +54,7 @@ _LEVEL_WORDS = {spelling: level for level in LEVELS for spelling in (level, leve
 _BRACKETED_LEVELS = {f"[{spelling}]": level for spelling, level in _LEVEL_WORDS.items()}
 # orjson writes a float of 1e16 or more with an exponent ("1e+16"), and so an integer
 # beyond 64 bits, which it reads as a float where the general path keeps every digit.
-_BIG_NUMBER = b"e+"
+_BIG_NUMBER = "e+"
 # Python's repr of a float is orjson's in this range (tested); durations are well inside.
 _MIN_PLAIN_FLOAT, _MAX_PLAIN_FLOAT = 1e-4, 1e16
 # Integers of at most 18 digits fit the 64 bits orjson writes.
@@ -71,6 +70,8 @@ class DocumentWriter:
         "_lambda_base",
         "_lambda_rest",
         "_lambda_rest_unversioned",
+        "_lambdas",
+        "_quoted",
         "writers",
     )
 
@@ -89,6 +90,10 @@ class DocumentWriter:
         )
         # A line without lambda fields gets the stream's as the document's last key.
         self._lambda_alone = f',"lambda":{{{self._lambda_rest[1:]}}}' if base else ""
+        # Every line of an invocation states its request id: each is quoted once, and its
+        # "lambda" member (request id and the stream's fields) written once.
+        self._quoted: dict[str, str] = {}
+        self._lambdas: dict[str, str] = {}
         # First character -> writer. None: only the general path reads such lines; a
         # character missing here starts a line no parser reads (``plain``).
         self.writers: dict[str, Writer | None] = dict.fromkeys(general)
@@ -104,6 +109,16 @@ class DocumentWriter:
         if json_objects:
             self.writers["{"] = self.json_object
 
+    def _quote(self, request_id: str) -> str:
+        quoted = self._quoted[request_id] = _dumps(request_id).decode()
+        return quoted
+
+    def _lambda(self, request_id: str) -> str:
+        fields = self._lambdas[request_id] = (
+            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}'
+        )
+        return fields
+
     def plain(self, text: str, stamp: int) -> str | None:
         """A line no parser reads: its text, the event's time."""
         return (
@@ -115,10 +130,11 @@ class DocumentWriter:
         match = _START.fullmatch(text)
         if match is None:
             return None
+        request_id = match[1]
+        quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
             f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
-            f'"lambda":{{"type":"START","requestId":{_dumps(match[1]).decode()},'
-            f'"version":{_dumps(match[2]).decode()}{self._lambda_rest_unversioned}}}'
+            f'"lambda":{{"type":"START","requestId":{quoted},"version":{_dumps(match[2]).decode()}{self._lambda_rest_unversioned}}}'
         )
 
     def end(self, text: str, stamp: int) -> str | None:
@@ -126,9 +142,11 @@ class DocumentWriter:
         match = _END.fullmatch(text)
         if match is None:
             return None
+        request_id = match[1]
+        quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
             f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
-            f'"lambda":{{"type":"END","requestId":{_dumps(match[1]).decode()}{self._lambda_rest}}}'
+            f'"lambda":{{"type":"END","requestId":{quoted}{self._lambda_rest}}}'
         )
 
     def report(self, text: str, stamp: int) -> str | None:
@@ -137,16 +155,18 @@ class DocumentWriter:
         if match is None:
             return None
         request_id, duration, billed, size, used, init, trace, segment, sampled = match.groups()
-        if max(len(billed), len(size), len(used)) > _MAX_INT_DIGITS:
+        if len(billed) > _MAX_INT_DIGITS or len(size) > _MAX_INT_DIGITS or len(used) > _MAX_INT_DIGITS:
             return None
         duration_ms = float(duration)
-        init_ms = 0.0 if init is None else float(init)
-        if not (
-            (duration_ms == 0 or _MIN_PLAIN_FLOAT <= duration_ms < _MAX_PLAIN_FLOAT)
-            and (init_ms == 0 or _MIN_PLAIN_FLOAT <= init_ms < _MAX_PLAIN_FLOAT)
-        ):
+        if not _MIN_PLAIN_FLOAT <= duration_ms < _MAX_PLAIN_FLOAT and duration_ms != 0:
             return None
-        init_field = "" if init is None else f',"initDurationMs":{init_ms!r}'
+        if init is None:
+            init_field = ""
+        else:
+            init_ms = float(init)
+            if not _MIN_PLAIN_FLOAT <= init_ms < _MAX_PLAIN_FLOAT and init_ms != 0:
+                return None
+            init_field = f',"initDurationMs":{init_ms!r}'
         if trace is None:
             xray = ""
         else:
@@ -154,9 +174,10 @@ class DocumentWriter:
                 f',"xrayTraceId":{_dumps(trace).decode()},"segmentId":{_dumps(segment).decode()},'
                 f'"sampled":{"true" if sampled == "true" else "false"}'
             )
+        quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
             f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
-            f'"lambda":{{"type":"REPORT","requestId":{_dumps(request_id).decode()},'
+            f'"lambda":{{"type":"REPORT","requestId":{quoted},'
             f'"durationMs":{duration_ms!r},"billedDurationMs":{int(billed)},'
             f'"memorySizeMb":{int(size)},"maxMemoryUsedMb":{int(used)}'
             f"{init_field}{xray}{self._lambda_rest}}}"
@@ -172,29 +193,31 @@ class DocumentWriter:
         if level is None or not is_canonical_time(written):
             return None
         if request_id:
-            fields = f',"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}'
-        elif body[:1] == "{":
-            return None  # the body's own request id would decide where lambda goes
+            document = (
+                f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}",'
+                f"{self._lambdas.get(request_id) or self._lambda(request_id)}"
+            )
         else:
-            fields = self._lambda_alone
-        document = f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}"{fields}'
-        if body[:1] == "{":
-            return _with_json_body(document, body) if self._json_objects else None
-        return document
+            document = (
+                f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}"'
+                f"{self._lambda_alone}"
+            )
+        if body[:1] != "{":
+            return document
+        if not request_id or not self._json_objects:
+            return None  # the body's own request id, or the nesting key, decides
+        return _with_json_body(document, body)
 
     def timestamped(self, text: str, stamp: int) -> str | None:
-        """A line starting with a digit: Node.js/.NET, Go, or (VPC flow logs and the like) none."""
+        """A line starting with a digit: Node.js/.NET, log4j2, Go, or (VPC flow logs...) none."""
         separator = text[4:5]
-        if separator == "-":
-            return self._node(text)
         if separator == "/":
             return self._go(text)
-        if text[8:9] == "-":
-            return None  # perhaps log4j2 without a time
-        return self.plain(text, stamp)
-
-    def _node(self, text: str) -> str | None:
-        # <time>\t<request id>\t<LEVEL>\t<message>
+        if separator != "-":
+            return None if text[8:9] == "-" else self.plain(text, stamp)  # "-": perhaps log4j2
+        if text[10:11] == " ":
+            return self._log4j(text)
+        # Node.js and .NET: <time>\t<request id>\t<LEVEL>\t<message>
         parts = text.split("\t", 3)
         if len(parts) != 4:
             return None
@@ -206,16 +229,36 @@ class DocumentWriter:
             or not request_id
             or " " in request_id
             or request_id in _NO_REQUEST_ID
-            or body.startswith("Invoke Error")
         ):
             return None
         document = (
             f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
-            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}},"level":"{level}"'
+            f'{self._lambdas.get(request_id) or self._lambda(request_id)},"level":"{level}"'
         )
         if body[:1] == "{":
             return _with_json_body(document, body) if self._json_objects else None
-        return document
+        return None if body.startswith("Invoke Error") else document
+
+    def _log4j(self, text: str) -> str | None:
+        # Java, log4j2 with the AWS pattern: <time> <request id> <LEVEL> <logger>[:<line>] - <message>
+        match = _LOG4J.match(text)
+        if match is None:
+            return None
+        written, request_id, word, logger, body = match.groups()
+        level = word.upper()
+        timestamp = normalise_time(written)
+        if level not in LEVELS or timestamp is None:
+            return None
+        if request_id is not None and request_id not in _NO_REQUEST_ID:
+            return (
+                f'{{"timestamp":"{timestamp}","message":{_dumps(body).decode()},'
+                f"{self._lambdas.get(request_id) or self._lambda(request_id)},"
+                f'"level":"{level}","logger":{_dumps(logger).decode()}'
+            )
+        return (
+            f'{{"timestamp":"{timestamp}","message":{_dumps(body).decode()},'
+            f'"level":"{level}","logger":{_dumps(logger).decode()}{self._lambda_alone}'
+        )
 
     def _go(self, text: str) -> str | None:
         # YYYY/MM/DD HH:MM:SS[.ffffff] <message>
@@ -247,8 +290,6 @@ class DocumentWriter:
         return self._object(value, text, stamp)
 
     def _platform_record(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
-        if jsoncodec.has_long_digit_run(text):
-            return None  # the general path reads it losslessly
         doc: dict[str, Any] = {TIMESTAMP: None}
         apply_platform_record(value, doc)
         timestamp = doc[TIMESTAMP]
@@ -256,8 +297,10 @@ class DocumentWriter:
         base = self._lambda_base
         try:
             fields = _dumps(info if base is None else {**info, **base, **info}).decode()
-        except TypeError:  # orjson's error (an integer beyond 64 bits): the general path's fallback
+        except TypeError:  # orjson's error: an integer beyond 64 bits
             return None
+        if _BIG_NUMBER in fields:
+            return None  # perhaps read from an integer beyond 64 bits (see _BIG_NUMBER)
         return (
             f'{{"timestamp":"{format_timestamp(stamp) if timestamp is None else timestamp}",'
             f'"message":{_dumps(text).decode()},"lambda":{fields}'
@@ -266,51 +309,46 @@ class DocumentWriter:
     def _application_record(self, value: dict[str, Any]) -> str | None:
         # {"timestamp": <canonical>, "level": <LEVEL>, "message": <str>, "requestId": <id>, ...}:
         # the record's own values are the document's, so none is shadowed.
-        timestamp, level, message = value.get(TIMESTAMP), value.get(LEVEL), value.get(MESSAGE)
+        timestamp = value.pop(TIMESTAMP, None)
+        level = value.pop(LEVEL, None)
+        message = value.pop(MESSAGE, None)
         request_id = value.get("requestId")
         if (
             type(timestamp) is not str
-            or not is_canonical_time(timestamp)
             or type(level) is not str
-            or level not in LEVELS
             or type(message) is not str
             or type(request_id) is not str
+            or level not in LEVELS
             or not request_id
+            or not is_canonical_time(timestamp)
         ):
             return None
-        del value[TIMESTAMP], value[LEVEL], value[MESSAGE]
-        rest = _fields(value)
-        if rest is None:
+        try:
+            rest = _dumps(value).decode()
+        except TypeError:  # orjson's error: an integer beyond 64 bits
+            return None
+        if _BIG_NUMBER in rest:
             return None
         return (
             f'{{"timestamp":"{timestamp}","message":{_dumps(message).decode()},"level":"{level}",'
-            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}{rest}'
+            f"{self._lambdas.get(request_id) or self._lambda(request_id)}"
+            f"{',' if value else ''}{rest[1:-1]}"
         )
 
     def _object(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
         # A JSON object with no schema name and no time: its fields after the message.
         if self._lambda_base is not None and ("requestId" in value or "AWSRequestId" in value):
             return None
-        rest = _fields(value)
-        if rest is None:
+        try:
+            rest = _dumps(value).decode()
+        except TypeError:  # orjson's error: an integer beyond 64 bits
+            return None
+        if _BIG_NUMBER in rest:
             return None
         return (
             f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text).decode()}'
-            f"{rest}{self._lambda_alone}"
+            f"{',' if value else ''}{rest[1:-1]}{self._lambda_alone}"
         )
-
-
-def _fields(value: dict[str, Any]) -> str | None:
-    """``,"key":value,...`` of a parsed JSON object, or None when only the general path can say."""
-    if not value:
-        return ""
-    try:
-        text = _dumps(value)
-    except TypeError:  # orjson's JSONEncodeError
-        return None
-    if _BIG_NUMBER in text:
-        return None  # perhaps an integer beyond 64 bits, which the general path keeps exactly
-    return "," + text[1:-1].decode()
 
 
 def _with_json_body(document: str, body: str) -> str | None:
@@ -323,7 +361,14 @@ def _with_json_body(document: str, body: str) -> str | None:
         return None
     if type(value) is not dict:
         return document
+    if not value:
+        return document
     if not RESERVED_FIELDS.isdisjoint(value):
         return None
-    rest = _fields(value)
-    return None if rest is None else document + rest
+    try:
+        rest = _dumps(value).decode()
+    except TypeError:  # orjson's error: an integer beyond 64 bits
+        return None
+    if _BIG_NUMBER in rest:
+        return None
+    return f"{document},{rest[1:-1]}"

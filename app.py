@@ -49,7 +49,7 @@ def _settings() -> Settings:
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
+    return boto3.client(service)
 
 
 def reset() -> None:
@@ -87,9 +87,7 @@ def decode(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
     settings = _settings()
-    options = TransformOptions(
-        output_format=settings.output_format, json_fields_key=settings.json_fields_key
-    )
+    options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
     return steps.transform_batch(event, _store(), settings.delivery, options)
 
 
@@ -97,9 +95,7 @@ def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records."""
     settings = _settings()
-    delivery = KinesisDelivery(
-        _client("kinesis"), settings.destination_stream, settings.delivery
-    )
+    delivery = KinesisDelivery(_client("kinesis"), settings.destination_stream, settings.delivery)
     return steps.put_batch(event, _store(), delivery, settings.destination_stream)
 
 

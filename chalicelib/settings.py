@@ -57,9 +57,7 @@ class Settings:
             return value
 
         delivery = DeliveryLimits(
-            records_per_request=integer(
-                "LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST
-            ),
+            records_per_request=integer("LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST),
             request_bytes=integer("LOGSTEP_MAX_REQUEST_BYTES", limits.MAX_REQUEST_BYTES),
             record_bytes=integer("LOGSTEP_MAX_RECORD_BYTES", limits.MAX_RECORD_BYTES),
             records_per_chunk=integer("LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK),
@@ -89,9 +87,7 @@ class Settings:
         if self.state_machine_arn:
             return self.state_machine_arn
         if not self.state_machine_name:
-            raise ConfigurationError(
-                "set LOGSTEP_STATE_MACHINE_ARN or LOGSTEP_STATE_MACHINE_NAME"
-            )
+            raise ConfigurationError("set LOGSTEP_STATE_MACHINE_ARN or LOGSTEP_STATE_MACHINE_NAME")
         parts = invoked_function_arn.split(":")
         if len(parts) < 7 or parts[2] != "lambda":
             raise ConfigurationError(f"cannot derive region/account from {invoked_function_arn!r}")

@@ -150,9 +150,7 @@ def _subscription_service() -> SubscriptionService:
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
-    return Response(
-        body=body, status_code=status, headers={"Content-Type": "application/json", **headers}
-    )
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **headers})
 
 
 def _api_errors(view: Callable[[], Response]) -> Callable[[], Response]:

@@ -134,8 +134,7 @@ class OnboardingSettings:
         extra = environ.get("LOGSTEP_PROTECTED_LOG_GROUPS", "")
         return cls(
             stage=stage,
-            filter_name=environ.get("LOGSTEP_SUBSCRIPTION_FILTER_NAME", "")
-            or f"{APP_NAME}-{stage}",
+            filter_name=environ.get("LOGSTEP_SUBSCRIPTION_FILTER_NAME", "") or f"{APP_NAME}-{stage}",
             source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
             source_stream_arn=environ.get("LOGSTEP_SOURCE_STREAM_ARN", ""),
             logs_role_name=environ.get("LOGSTEP_LOGS_ROLE_NAME", ""),

@@ -356,9 +356,7 @@ class SubscriptionService:
         else:
             others = sorted(filters)
             duplicate = [
-                f.filter_name
-                for f in filters.values()
-                if f.destination_arn == target.destination_arn
+                f.filter_name for f in filters.values() if f.destination_arn == target.destination_arn
             ]
             if duplicate:
                 raise AlreadySubscribedByOtherFilterError(

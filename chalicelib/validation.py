@@ -51,9 +51,7 @@ MAX_NEXT_TOKEN_CHARS = 4096
 # on purpose (stage configuration).
 _SINGLE_FIELDS = frozenset({"logGroupName", "filterPattern"})
 _PREFIX_FIELDS = frozenset({"logGroupNamePrefix", "filterPattern", "nextToken", "limit", "dryRun"})
-_STAGE_FIELDS = frozenset(
-    {"destinationArn", "roleArn", "filterName", "distribution", "destination", "role"}
-)
+_STAGE_FIELDS = frozenset({"destinationArn", "roleArn", "filterName", "distribution", "destination", "role"})
 _LIST_PARAMS = frozenset({"logGroupNamePrefix", "nextToken", "limit"})
 _DELETE_PARAMS = frozenset({"logGroupName"})
 
@@ -113,9 +111,7 @@ def parse_subscribe_body(raw: bytes | str | None) -> SubscribeGroup | SubscribeP
         )
     if "logGroupNamePrefix" in body:
         _reject_unknown(body, _PREFIX_FIELDS)
-        prefix = validate_log_group_name(
-            _string(body, "logGroupNamePrefix"), field="logGroupNamePrefix"
-        )
+        prefix = validate_log_group_name(_string(body, "logGroupNamePrefix"), field="logGroupNamePrefix")
         token = _optional_string(body, "nextToken")
         return SubscribePrefix(
             prefix=prefix,
@@ -187,8 +183,7 @@ def validate_log_group_name(name: str, field: str = "logGroupName") -> str:
         raise InvalidLogGroupNameError(f"{field} must not be empty", details={"field": field})
     if len(name) > MAX_LOG_GROUP_NAME_CHARS:
         raise InvalidLogGroupNameError(
-            f"{field} is {len(name)} characters; CloudWatch Logs allows at most "
-            f"{MAX_LOG_GROUP_NAME_CHARS}",
+            f"{field} is {len(name)} characters; CloudWatch Logs allows at most {MAX_LOG_GROUP_NAME_CHARS}",
             details={"field": field},
         )
     if not LOG_GROUP_NAME_PATTERN.fullmatch(name):
@@ -247,9 +242,7 @@ def decode_next_token(token: str, prefix: str) -> Cursor:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_PAGE_GROUPS:
         raise _bad_token("nextToken is not one this API issued")
     if payload.get("p") != prefix:
-        raise _bad_token(
-            "nextToken was issued for another logGroupNamePrefix; send the same prefix with it"
-        )
+        raise _bad_token("nextToken was issued for another logGroupNamePrefix; send the same prefix with it")
     return Cursor(page_token=page_token, index=index)
 
 
@@ -301,9 +294,7 @@ class LoopGuard:
 def _json_object(raw: bytes | str | None) -> dict[str, Any]:
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
     if len(data) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(
-            f"the body is {len(data)} bytes; this API accepts at most {MAX_BODY_BYTES}"
-        )
+        raise BodyTooLargeError(f"the body is {len(data)} bytes; this API accepts at most {MAX_BODY_BYTES}")
     if not data.strip():
         raise MalformedJsonError('the body is empty; send JSON, e.g. {"logGroupName": "..."}')
     try:
@@ -336,9 +327,7 @@ def _reject_unknown(body: Mapping[str, Any], allowed: frozenset[str], where: str
 def _string(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str):
-        raise InvalidRequestError(
-            f"{key} must be a string, not {_json_type(value)}", details={"field": key}
-        )
+        raise InvalidRequestError(f"{key} must be a string, not {_json_type(value)}", details={"field": key})
     return value
 
 

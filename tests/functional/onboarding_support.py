@@ -65,9 +65,7 @@ class Api:
         fail_calls(operation, code, message, status, times=1)
 
 
-def fail_calls(
-    operation: str, code: str, message: str, status: int, times: int, after: int = 0
-) -> None:
+def fail_calls(operation: str, code: str, message: str, status: int, times: int, after: int = 0) -> None:
     """Answer ``times`` calls of a CloudWatch Logs operation with an error, after ``after``
     calls that pass.
 

@@ -33,9 +33,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
 def other_stream_arn(name: str = "someone-elses-stream") -> str:
     kinesis = boto3.client("kinesis", region_name=REGION)
     kinesis.create_stream(StreamName=name, ShardCount=1)
-    return str(
-        kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
-    )
+    return str(kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"])
 
 
 def add_foreign_filter(api: Api, group: str, name: str, destination: str) -> None:
@@ -409,9 +407,7 @@ def test_prefix_throttled_midway_answers_what_is_done_and_where_to_resume(api: A
     report = body(api.post({"logGroupNamePrefix": "/aws/lambda/"}))
     assert report["groups"] == [{"logGroupName": "/aws/lambda/a", "outcome": "subscribed"}]
     assert report["retryAfterSeconds"] >= 1
-    resumed = body(
-        api.post({"logGroupNamePrefix": "/aws/lambda/", "nextToken": report["nextToken"]})
-    )
+    resumed = body(api.post({"logGroupNamePrefix": "/aws/lambda/", "nextToken": report["nextToken"]}))
     assert [g["logGroupName"] for g in resumed["groups"]] == ["/aws/lambda/b", "/aws/lambda/c"]
     assert "nextToken" not in resumed
     assert all(api.filters(name) for name in names)
@@ -441,9 +437,7 @@ def test_get_lists_only_groups_logstep_is_subscribed_to(api: Api) -> None:
         ("/other/d", ""),
     ]
     assert all(s["destinationArn"] == api.stream_arn for s in listed)
-    assert body(api.get("logGroupNamePrefix=/aws/"))["subscriptions"][0]["logGroupName"] == (
-        "/aws/lambda/a"
-    )
+    assert body(api.get("logGroupNamePrefix=/aws/"))["subscriptions"][0]["logGroupName"] == ("/aws/lambda/a")
 
 
 def test_get_pages_across_cloudwatch_pages(api: Api) -> None:

@@ -225,6 +225,20 @@ def test_names_and_patterns_over_cloudwatch_limits_are_400(api: Api) -> None:
     assert api.post({"logGroupName": ORDERS, "filterPattern": "x" * 1024}).status_code == 201
 
 
+def test_a_pattern_cloudwatch_rejects_is_400(api: Api) -> None:
+    # moto accepts any pattern; CloudWatch's answer is played back at the SDK boundary.
+    api.create_groups(ORDERS)
+    api.fail_next("PutSubscriptionFilter", "InvalidParameterException", "Invalid filter pattern")
+    response = api.post({"logGroupName": ORDERS, "filterPattern": "{ $.level = "})
+    assert response.status_code == 400
+    assert body(response) | {"message": ""} == {
+        "error": "INVALID_FILTER_PATTERN",
+        "message": "",
+        "field": "filterPattern",
+    }
+    assert api.filters(ORDERS) == []
+
+
 def test_bodies_over_64_kib_are_400(api: Api) -> None:
     raw = json.dumps({"logGroupName": ORDERS, "filterPattern": " " * (64 * 1024)}).encode()
     response = api.post(None, raw=raw)

@@ -72,8 +72,8 @@ def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str
         "",
         "# 2. Create a log group and onboard it through the API:",
         "aws logs create-log-group --log-group-name /aws/lambda/orders",
-        f'curl -s -X POST {api_url}/subscriptions -d \'{{"logGroupName": "/aws/lambda/orders"}}\'',
-        f"curl -s {api_url}/subscriptions",
+        f"curl -s -w '\\n' -X POST {api_url}/subscriptions -d '{{\"logGroupName\": \"/aws/lambda/orders\"}}'",
+        f"curl -s -w '\\n' {api_url}/subscriptions",
         "",
         "# 3. Write log events:",
         "aws logs create-log-stream --log-group-name /aws/lambda/orders --log-stream-name web-1",
@@ -92,7 +92,7 @@ def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str
         "  | tr '\\t' '\\n' | while read -r data; do echo \"$data\" | base64 -d; echo; done",
         "",
         "# 5. Offboard the group:",
-        f"curl -s -X DELETE '{api_url}/subscriptions?logGroupName=/aws/lambda/orders'",
+        f"curl -s -w '\\n' -X DELETE '{api_url}/subscriptions?logGroupName=/aws/lambda/orders'",
     ]
     return "\n".join(lines) + "\n"
 

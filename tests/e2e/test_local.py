@@ -132,7 +132,8 @@ def test_onboard_over_http_write_events_and_read_transformed_documents(local: Lo
     banner = local.printed()
     assert local.api_url in banner and local.aws_url in banner
     assert "UNSIGNED" in banner  # the local server does not check SigV4
-    assert "curl -s -X POST" in banner and "aws logs put-log-events" in banner
+    assert f"-X POST {local.api_url}/subscriptions" in banner
+    assert "aws logs put-log-events" in banner
 
     logs = local.client("logs")
     logs.create_log_group(logGroupName=GROUP)

@@ -33,6 +33,7 @@ class Settings:
     delivery: DeliveryLimits
     output_format: str = "logstep"
     json_fields_key: str = ""
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             delivery=delivery,
             output_format=output_format,
             json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
+            log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
         )
 
     def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
@@ -93,6 +95,13 @@ class Settings:
             raise ConfigurationError(f"cannot derive region/account from {invoked_function_arn!r}")
         partition, region, account = parts[1], parts[3], parts[4]
         return f"arn:{partition}:states:{region}:{account}:stateMachine:{self.state_machine_name}"
+
+
+def _log_level(raw: str) -> str:
+    level = (raw or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"LOGSTEP_LOG_LEVEL={raw!r}: use DEBUG, INFO, WARNING or ERROR")
+    return level
 
 
 # --- Onboarding API (issue 4) ------------------------------------------------------------

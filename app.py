@@ -26,7 +26,7 @@ from chalicelib.errors import (
     InternalApiError,
 )
 from chalicelib.ingest import Ingest, source_records_from_event
-from chalicelib.logs import configure, execution_of, log_event
+from chalicelib.logs import LOGGER_NAME, configure, execution_of, log_event
 from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import ApiAuth, OnboardingSettings, Settings
 from chalicelib.subscriptions import SubscriptionService
@@ -172,7 +172,9 @@ SUBSCRIPTIONS_ROUTE = "/subscriptions"
 
 @cache
 def _onboarding_settings() -> OnboardingSettings:
-    return OnboardingSettings.from_env(os.environ)
+    settings = OnboardingSettings.from_env(os.environ)
+    configure(settings.log_level)
+    return settings
 
 
 def _request() -> Request:
@@ -199,20 +201,29 @@ def _api_errors(view: Callable[[], Response]) -> Callable[[], Response]:
 
     @functools.wraps(view)
     def answer() -> Response:
+        request = _request()
         try:
-            return view()
+            response = view()
         except ApiError as e:
             error: ApiError = e
         except ConfigurationError as e:
-            app.log.error("api.configuration_error %s", e)
             error = ApiConfigurationError(f"the stage is misconfigured: {e}")
-        except Exception:
-            app.log.exception("api.unexpected_error")
+        except Exception as e:
             request_id = getattr(app.lambda_context, "aws_request_id", "")
+            logging.getLogger(LOGGER_NAME).error(
+                "api.unexpected_error",
+                exc_info=True,
+                extra={"fields": {"method": request.method, "error": type(e).__name__}},
+            )
             error = InternalApiError(
                 "unexpected error; the API handler's log has the details",
                 details={"requestId": request_id},
             )
+        else:
+            log_event("api.answered", method=request.method, status=response.status_code)
+            return response
+        level = logging.ERROR if error.status >= 500 else logging.INFO
+        log_event("api.answered", level, method=request.method, status=error.status, error=error.code)
         headers = {}
         if error.retry_after_seconds is not None:
             headers["Retry-After"] = str(error.retry_after_seconds)

@@ -130,6 +130,7 @@ class OnboardingSettings:
     logs_role_arn: str
     distribution: str
     protected_log_groups: tuple[str, ...]
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OnboardingSettings:
@@ -150,6 +151,7 @@ class OnboardingSettings:
             logs_role_arn=environ.get("LOGSTEP_LOGS_ROLE_ARN", ""),
             distribution=distribution,
             protected_log_groups=tuple(p.strip() for p in extra.split(",") if p.strip()),
+            log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "")),
         )
 
     def resolve(self, invoked_function_arn: str) -> SubscriptionTarget:

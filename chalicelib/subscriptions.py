@@ -19,7 +19,6 @@ SDK errors are translated here, at the boundary, into chalicelib.errors.ApiError
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from chalicelib.errors import (
     ProtectedLogGroupError,
     UpstreamError,
 )
+from chalicelib.logs import log_event
 from chalicelib.settings import SubscriptionTarget
 from chalicelib.validation import (
     MAX_PAGE_GROUPS,
@@ -53,8 +53,6 @@ from chalicelib.validation import (
     SubscribePrefix,
     encode_next_token,
 )
-
-_log = logging.getLogger("logstep.subscriptions")
 
 # CloudWatch Logs allows two subscription filters per log group ("Each log group can have
 # up to two subscription filters associated with it", PutSubscriptionFilter).
@@ -243,7 +241,7 @@ class SubscriptionService:
             raise translate(e, log_group_name) from e
         except BotoCoreError as e:
             raise unavailable(e) from e
-        _log.info("subscription.deleted log_group=%s filter=%s", log_group_name, ours.filter_name)
+        log_event("subscription.deleted", log_group=log_group_name, filter=ours.filter_name)
         return ours
 
     # --- many groups -----------------------------------------------------------------------
@@ -280,12 +278,12 @@ class SubscriptionService:
             ) as e:
                 outcomes.append(GroupOutcome(name, "failed", reason=e.message, error=e.code))
         token = encode_next_token(resume, request.prefix) if resume else None
-        _log.info(
-            "subscriptions.prefix prefix=%s groups=%d dry_run=%s more=%s",
-            request.prefix,
-            len(outcomes),
-            request.dry_run,
-            token is not None,
+        log_event(
+            "subscriptions.prefix",
+            prefix=request.prefix,
+            groups=len(outcomes),
+            dry_run=request.dry_run,
+            more=token is not None,
         )
         return PrefixReport(
             prefix=request.prefix,
@@ -370,12 +368,7 @@ class SubscriptionService:
             outcome = "subscribed"
         if not dry_run:
             self._put(wanted)
-            _log.info(
-                "subscription.%s log_group=%s filter=%s",
-                outcome,
-                log_group_name,
-                wanted.filter_name,
-            )
+            log_event(f"subscription.{outcome}", log_group=log_group_name, filter=wanted.filter_name)
         return outcome, wanted
 
     def _put(self, wanted: Subscription) -> None:

@@ -77,7 +77,6 @@ _ACCESS_DENIED_CODES = frozenset(
         "AccessDeniedException",
         "AccessDenied",
         "UnauthorizedOperation",
-        "UnrecognizedClientException",
     }
 )
 _NOT_AUTHORIZED_TO = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")

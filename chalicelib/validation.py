@@ -30,6 +30,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     MalformedJsonError,
 )
+from chalicelib.settings import APP_NAME
 
 # Bodies are a few hundred bytes; anything near this is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024
@@ -264,11 +265,11 @@ class LoopGuard:
     def for_stage(cls, extra: tuple[str, ...] = (), rest_api_id: str = "") -> LoopGuard:
         """The default patterns plus the stage's extra ones (LOGSTEP_PROTECTED_LOG_GROUPS)."""
         defaults = (
-            "/aws/lambda/logstep-*",
-            "/aws/vendedlogs/states/logstep-*",
-            "/aws/states/logstep-*",
-            "/aws/kinesisfirehose/logstep-*",
-            "/aws/apigateway/logstep-*",
+            f"/aws/lambda/{APP_NAME}-*",
+            f"/aws/vendedlogs/states/{APP_NAME}-*",
+            f"/aws/states/{APP_NAME}-*",
+            f"/aws/kinesisfirehose/{APP_NAME}-*",
+            f"/aws/apigateway/{APP_NAME}-*",
         )
         api_logs = (f"API-Gateway-Execution-Logs_{rest_api_id}/*",) if rest_api_id else ()
         return cls(patterns=defaults + api_logs + tuple(extra))

@@ -33,6 +33,9 @@ types: $(STAMP) ## mypy (strict on chalicelib/)
 
 check: lint types test ## lint, types and tests
 
+bench: $(STAMP) ## decode + transform + serialise: events/s, MB/s, 6 MB-batch memory, ratio to the seed
+	$(BIN)/python bench/run.py
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -40,4 +43,4 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help venv demo test lint types check format clean
+.PHONY: help venv demo test lint types check bench format clean

@@ -27,8 +27,14 @@ INGEST_BATCHING_WINDOW_SECONDS = 5
 
 
 @cache
-def _settings() -> Settings:
-    return Settings.from_env(os.environ)
+def _settings(invoked_function_arn: str = "") -> Settings:
+    # Names in the stage config may hold {account}/{region} (bucket names are global);
+    # the Lambda's own ARN fills them in, so the committed config has no account id.
+    return Settings.from_env(os.environ).resolve(invoked_function_arn)
+
+
+def _arn(context: Any) -> str:
+    return str(getattr(context, "invoked_function_arn", "") or "")
 
 
 @cache
@@ -42,8 +48,8 @@ def reset() -> None:
     _client.cache_clear()
 
 
-def _store() -> ClaimCheck:
-    return ClaimCheck(_client("s3"), _settings().bucket)
+def _store(settings: Settings) -> ClaimCheck:
+    return ClaimCheck(_client("s3"), settings.bucket)
 
 
 @app.on_kinesis_record(
@@ -54,39 +60,37 @@ def _store() -> ClaimCheck:
 )
 def ingest(event: Any) -> None:
     """Kinesis trigger: claim-check the batch and start its execution."""
-    settings = _settings()
+    settings = _settings(_arn(event.context))
     arn = settings.resolve_state_machine_arn(event.context.invoked_function_arn)
     records = source_records_from_event(event.to_dict())
-    Ingest(_store(), _client("stepfunctions"), arn).handle(records)
+    Ingest(_store(settings), _client("stepfunctions"), arn).handle(records)
 
 
 @app.lambda_function(name="decode")
 def decode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Decode: raw batch -> envelopes; malformed records quarantined."""
-    return steps.decode_batch(event, _store())
+    return steps.decode_batch(event, _store(_settings(_arn(context))))
 
 
 @app.lambda_function(name="transform")
 def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
-    settings = _settings()
+    settings = _settings(_arn(context))
     options = TransformOptions(
         output_format=settings.output_format, json_fields_key=settings.json_fields_key
     )
-    return steps.transform_batch(event, _store(), settings.delivery, options)
+    return steps.transform_batch(event, _store(settings), settings.delivery, options)
 
 
 @app.lambda_function(name="put_batch")
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records."""
-    settings = _settings()
-    delivery = KinesisDelivery(
-        _client("kinesis"), settings.destination_stream, settings.delivery
-    )
-    return steps.put_batch(event, _store(), delivery, settings.destination_stream)
+    settings = _settings(_arn(context))
+    delivery = KinesisDelivery(_client("kinesis"), settings.destination_stream, settings.delivery)
+    return steps.put_batch(event, _store(settings), delivery, settings.destination_stream)
 
 
 @app.lambda_function(name="summarize")
 def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Summarize: count delivered and pending records, name where pending ones are."""
-    return steps.summarize(event, _store())
+    return steps.summarize(event, _store(_settings(_arn(context))))

@@ -43,7 +43,7 @@ TASK_FUNCTIONS: dict[str, str] = {
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     """A YAML loader that reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...)."""
 
 
@@ -53,7 +53,7 @@ def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "Condition":
@@ -68,7 +68,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The source template as a dict (short-form tags expanded to their long form)."""
-    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
     return loaded
 
 
@@ -100,9 +100,7 @@ def function_name(stage: str, function: str) -> str:
     return f"{APP_NAME}-{stage}-{function}"
 
 
-def function_arns(
-    stage: str, region: str, account: str, partition: str = "aws"
-) -> dict[str, str]:
+def function_arns(stage: str, region: str, account: str, partition: str = "aws") -> dict[str, str]:
     """Placeholder key -> Lambda ARN, as the template's DefinitionSubstitutions resolve them."""
     return {
         key: f"arn:{partition}:lambda:{region}:{account}:function:{function_name(stage, fn)}"
@@ -176,7 +174,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``logstep infra``: render the template for a stage."""
     parser.add_argument("--stage", default="dev", help="Chalice stage (default: dev)")
     parser.add_argument(
-        "--out", type=Path, default=None, help="output file (default: build/infra/logstep-STAGE.json)"
+        "--out", type=Path, default=None, help="default: build/infra/logstep-STAGE.json"
     )
 
 

@@ -224,6 +224,8 @@ class Deployer:
             )
             self._cfn.get_waiter("stack_create_complete").wait(StackName=name)
             return "created"
+        if self._stack_matches(name, body, parameters):
+            return "unchanged"
         from botocore.exceptions import ClientError
 
         try:
@@ -236,6 +238,20 @@ class Deployer:
             raise
         self._cfn.get_waiter("stack_update_complete").wait(StackName=name)
         return "updated"
+
+    def _stack_matches(self, name: str, body: str, parameters: list[dict[str, str]]) -> bool:
+        """True when the stack already runs this template with these parameters."""
+        current = self._cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+        if isinstance(current, str):
+            try:
+                current = json.loads(current)
+            except ValueError:
+                return False
+        stack = self._cfn.describe_stacks(StackName=name)["Stacks"][0]
+        deployed = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        wanted = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
+        same_parameters = all(deployed.get(k) == v for k, v in wanted.items())
+        return bool(current == json.loads(body) and same_parameters)
 
     def _stack_status(self, name: str) -> str | None:
         from botocore.exceptions import ClientError
@@ -262,9 +278,15 @@ class Deployer:
         if not wanted:
             return []
         function = infra.function_name(self.stage, "ingest")
-        mappings = self._lambda.list_event_source_mappings(
-            FunctionName=function, EventSourceArn=source_stream_arn
-        )["EventSourceMappings"]
+        pages = self._lambda.get_paginator("list_event_source_mappings").paginate(
+            EventSourceArn=source_stream_arn
+        )
+        mappings = [
+            m
+            for page in pages
+            for m in page.get("EventSourceMappings", [])
+            if str(m.get("FunctionArn", "")).endswith(f":function:{function}")
+        ]
         if not mappings:
             raise DeployError(
                 f"no event source mapping from {source_stream_arn} to {function}: "

@@ -41,11 +41,7 @@ def test_substituted_template_definition_equals_the_sandbox_definition(
     assert from_template.encode() == sandbox.encode()
     # And it is still the file with nothing but the placeholders replaced.
     parsed = json.loads(from_template)
-    resources_used = {
-        state["Resource"]
-        for state in _states(parsed)
-        if state.get("Type") == "Task"
-    }
+    resources_used = {state["Resource"] for state in _states(parsed) if state.get("Type") == "Task"}
     assert resources_used == set(arns.values())
 
 

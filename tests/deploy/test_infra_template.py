@@ -57,7 +57,10 @@ def test_every_resource_is_named_from_the_stage(resources: dict[str, Any]) -> No
     named = {
         "SourceStream": ("Name", "logstep-${Stage}-source"),
         "DestinationStream": ("Name", "logstep-${Stage}-destination"),
-        "ClaimCheckBucket": ("BucketName", "logstep-${Stage}-claimcheck-${AWS::AccountId}-${AWS::Region}"),
+        "ClaimCheckBucket": (
+            "BucketName",
+            "logstep-${Stage}-claimcheck-${AWS::AccountId}-${AWS::Region}",
+        ),
         "CloudWatchLogsRole": ("RoleName", "logstep-${Stage}-cloudwatch-logs"),
         "PipelineStateMachine": ("StateMachineName", "logstep-${Stage}-pipeline"),
         "ExecutionLogGroup": ("LogGroupName", "/aws/vendedlogs/states/logstep-${Stage}-pipeline"),
@@ -170,7 +173,11 @@ def test_state_machine_is_standard_logs_executions_and_substitutes_function_arns
         "Level": {"Ref": "ExecutionLogLevel"},
         "IncludeExecutionData": {"Ref": "ExecutionLogIncludeData"},
         "Destinations": [
-            {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["ExecutionLogGroup", "Arn"]}}}
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": ["ExecutionLogGroup", "Arn"]}
+                }
+            }
         ],
     }
     for key, function in infra.TASK_FUNCTIONS.items():

@@ -144,7 +144,7 @@ class CallGraph:
         self.function_class[qualname] = cls
 
     def _resolve_name(self, module: str, name: str) -> str | None:
-        """A name in a module -> the qualified name of a chalicelib/app function, class or module."""
+        """A name in a module -> the qualified chalicelib/app function, class or module."""
         local = f"{module}.{name}"
         if local in self.functions or local in self.classes:
             return local
@@ -350,7 +350,7 @@ class CallGraph:
         return {name: handlers for name, (handlers, _) in self._entries().items()}
 
     def triggers(self) -> dict[str, str]:
-        """Lambda function name -> the app decorator that creates it (route, on_kinesis_record...)."""
+        """Lambda function name -> the app decorator that creates it (route, on_kinesis_record)."""
         return {name: trigger for name, (_, trigger) in self._entries().items()}
 
     def _entries(self) -> dict[str, tuple[list[str], str]]:

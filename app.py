@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
@@ -39,7 +39,7 @@ def _arn(context: Any) -> str:
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
+    return boto3.client(service)
 
 
 def reset() -> None:
@@ -76,9 +76,7 @@ def decode(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
     settings = _settings(_arn(context))
-    options = TransformOptions(
-        output_format=settings.output_format, json_fields_key=settings.json_fields_key
-    )
+    options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
     return steps.transform_batch(event, _store(settings), settings.delivery, options)
 
 

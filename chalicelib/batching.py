@@ -57,8 +57,7 @@ def plan_requests(records: Sequence[Record], limits: DeliveryLimits) -> list[lis
         if size > limits.record_bytes:
             raise ValueError(f"record of {size} bytes exceeds the {limits.record_bytes} limit")
         if current and (
-            len(current) >= limits.records_per_request
-            or current_bytes + size > limits.request_bytes
+            len(current) >= limits.records_per_request or current_bytes + size > limits.request_bytes
         ):
             requests.append(current)
             current, current_bytes = [], 0
@@ -131,9 +130,7 @@ def fit_document(
     if len(data) <= budget:
         return data
     slim: dict[str, Any] = {
-        key: document[key]
-        for key in ("timestamp", "level", "cloudwatch", "lambda")
-        if key in document
+        key: document[key] for key in ("timestamp", "level", "cloudwatch", "lambda") if key in document
     }
     slim["logstep"] = {"truncated": True, "originalBytes": len(data), "originalRef": original_ref}
     message = document.get("message")

@@ -89,9 +89,10 @@ class ClaimCheck:
         return sorted(keys)
 
 
-def _translate(error: ClientError, action: str) -> Exception:
+def _translate(error: ClientError, action: str) -> BaseException:
     code = str(error.response.get("Error", {}).get("Code", ""))
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
     if code in _RETRYABLE_S3_CODES or status >= 500:
         return StorageUnavailableError(f"S3 {code or status} on {action}")
-    return error
+    translated: BaseException = error
+    return translated

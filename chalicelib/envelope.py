@@ -151,9 +151,7 @@ def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
         "logGroup": envelope.log_group,
         "logStream": envelope.log_stream,
         "subscriptionFilters": list(envelope.subscription_filters),
-        "logEvents": [
-            {"id": e.id, "timestamp": e.timestamp, "message": e.message} for e in envelope.events
-        ],
+        "logEvents": [{"id": e.id, "timestamp": e.timestamp, "message": e.message} for e in envelope.events],
     }
     if envelope.policy_level is not None:
         out["policyLevel"] = envelope.policy_level

@@ -65,14 +65,10 @@ class Settings:
             return value
 
         delivery = DeliveryLimits(
-            records_per_request=integer(
-                "LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST
-            ),
+            records_per_request=integer("LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST),
             request_bytes=integer("LOGSTEP_MAX_REQUEST_BYTES", limits.MAX_REQUEST_BYTES),
             record_bytes=integer("LOGSTEP_MAX_RECORD_BYTES", limits.MAX_RECORD_BYTES),
-            records_per_chunk=integer(
-                "LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK
-            ),
+            records_per_chunk=integer("LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK),
             chunk_bytes=integer("LOGSTEP_MAX_CHUNK_BYTES", limits.MAX_CHUNK_BYTES),
         )
         output_format = environ.get("LOGSTEP_OUTPUT_FORMAT", "logstep") or "logstep"
@@ -124,8 +120,7 @@ class Settings:
             return self
         values = arn_parts(invoked_function_arn)
         filled: dict[str, Any] = {
-            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
-            for name, value in templated.items()
+            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
         }
         return dataclasses.replace(self, **filled)
 

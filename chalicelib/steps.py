@@ -204,7 +204,7 @@ def summarize(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
             pending_total += count
             pending_chunks.append({"index": index, "records": count, "error": item.get("error")})
     documents = int(state.get("documents", 0))
-    summary = {
+    summary: dict[str, Any] = {
         "documents": documents,
         "delivered": documents - pending_total,
         "pending": pending_total,

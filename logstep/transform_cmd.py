@@ -21,9 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logstep transform``."""
     parser.add_argument("file", nargs="?", default="-", help="input JSON file, or - for stdin")
     parser.add_argument("--format", choices=["logstep", "ecs"], default="logstep")
-    parser.add_argument(
-        "--json-fields-key", default="", help="nest JSON message fields under this key"
-    )
+    parser.add_argument("--json-fields-key", default="", help="nest JSON message fields under this key")
 
 
 def envelopes_of(document: Any) -> Iterator[Envelope | Malformed]:
@@ -46,7 +44,11 @@ def envelopes_of(document: Any) -> Iterator[Envelope | Malformed]:
 
 def run(args: argparse.Namespace) -> int:
     """Print one document per event; report malformed records on stderr (exit 1 if any)."""
-    raw = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()
+    if args.file == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(args.file, "rb") as handle:
+            raw = handle.read()
     try:
         document = jsoncodec.loads(raw)
     except ValueError as e:

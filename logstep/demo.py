@@ -1,0 +1,312 @@
+"""logstep demo: the whole pipeline on the embedded sandbox, then an account of every event.
+
+Creates the streams, bucket and state machine on moto, subscribes demo log groups,
+writes realistic log events with PutLogEvents (or puts the records of a Lambda Kinesis
+event with --input), lets CloudWatch Logs deliver them to the source stream, runs the
+real state machine with the Chalice handlers as its Lambda tasks, and reads the
+destination stream. Exit code 0 only when every event is accounted for: delivered,
+or reported pending (replayable) or quarantined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+# Keys of --summary-json (documented in README "The demo summary").
+SUMMARY_KEYS = (
+    "events_in",
+    "documents_delivered",
+    "unique_events_delivered",
+    "duplicates",
+    "pending_records",
+    "quarantined_records",
+    "missing_events",
+    "accounted",
+    "executions",
+    "batches",
+    "chunks",
+    "state_transitions",
+    "retries",
+    "largest_state_payload_bytes",
+    "lambda",
+    "put_records",
+    "s3_requests",
+    "source",
+    "log_bytes_in",
+    "elapsed_seconds",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logstep demo``."""
+    parser.add_argument("--events", type=int, default=2000, help="log events to generate")
+    parser.add_argument("--input", help="a Lambda Kinesis event JSON whose records go on the source stream")
+    parser.add_argument("--throttle-rate", type=float, default=0.0, help="share of records throttled")
+    parser.add_argument(
+        "--internal-failure-rate",
+        type=float,
+        default=0.0,
+        help="share of records failing with InternalFailure",
+    )
+    parser.add_argument(
+        "--call-throttle-rate",
+        type=float,
+        default=0.0,
+        help="share of whole PutRecords calls throttled",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed for traffic and fault decisions")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="multiplier on Retry backoff sleeps (1 = real time)",
+    )
+    parser.add_argument("--out", help="write every delivered document here, one JSON per line")
+    parser.add_argument("--summary-json", help="write the run's counters here")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+@dataclass
+class Expected:
+    """The events that went in, by CloudWatch event id, and the records that cannot be envelopes."""
+
+    ids: set[str] = field(default_factory=set)
+    malformed_records: int = 0
+    source_records: int = 0
+    source_bytes: int = 0
+    log_bytes: int = 0
+
+
+def _progress(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def write_generated(sandbox: Any, count: int, seed: int) -> Expected:
+    """PutLogEvents of generated traffic; the ids come back from FilterLogEvents."""
+    from logstep.traffic import GROUPS, generate
+
+    logs = sandbox.client("logs")
+    start = int(time.time() * 1000) - 60_000
+    events = generate(count, seed, start)
+    expected = Expected()
+    by_stream: dict[tuple[str, str], list[Any]] = {}
+    for event in events:
+        by_stream.setdefault((event.log_group, event.log_stream), []).append(event)
+    for group in GROUPS:
+        sandbox.subscribe(group)
+    for (group, stream), batch in by_stream.items():
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        # PutLogEvents takes up to 10,000 events / 1 MiB per call.
+        for i in range(0, len(batch), 500):
+            part = batch[i : i + 500]
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": e.timestamp, "message": e.message} for e in part],
+            )
+            expected.log_bytes += sum(len(e.message.encode()) for e in part)
+    for group in GROUPS:
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+            expected.ids.update(str(e["eventId"]) for e in page["events"])
+    return expected
+
+
+def write_input(sandbox: Any, path: str) -> Expected:
+    """Put the records of a Lambda Kinesis event on the source stream, as they are."""
+    from chalicelib.envelope import Envelope, Malformed, decode_base64_record
+
+    with open(path, "rb") as handle:
+        event = json.load(handle)
+    kinesis = sandbox.client("kinesis")
+    expected = Expected()
+    for i, record in enumerate(event.get("Records", [])):
+        data_b64 = record.get("kinesis", {}).get("data", "")
+        try:
+            data = base64.b64decode(data_b64)
+        except ValueError:
+            data = data_b64.encode()
+        kinesis.put_record(
+            StreamName=sandbox.source_stream,
+            Data=data or b"\0",
+            PartitionKey=record.get("kinesis", {}).get("partitionKey") or f"record-{i}",
+        )
+        decoded = decode_base64_record(data_b64)
+        if isinstance(decoded, Malformed):
+            expected.malformed_records += 1
+        elif isinstance(decoded, Envelope):
+            expected.ids.update(e.id for e in decoded.events)
+            expected.log_bytes += sum(len(e.message.encode()) for e in decoded.events)
+    return expected
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; print progress and a summary."""
+    from chalicelib import jsoncodec
+    from chalicelib.claimcheck import ClaimCheck
+    from logstep.faults import FaultPlan
+    from logstep.history import count_execution, execution_history
+    from logstep.replay import pending_sets
+    from logstep.sandbox import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
+
+    started = time.monotonic()
+    plan = FaultPlan(
+        seed=args.seed,
+        throttle_rate=args.throttle_rate,
+        internal_failure_rate=args.internal_failure_rate,
+        call_throttle_rate=args.call_throttle_rate,
+    )
+    config = SandboxConfig(faults=plan, time_scale=args.time_scale)
+    with Sandbox(config) as sandbox:
+        _progress(
+            args,
+            f"sandbox up (moto, in-process): {sandbox.source_stream} -> state machine "
+            f"{sandbox.state_machine_name} -> {sandbox.destination_stream}",
+        )
+        if plan.active:
+            _progress(
+                args,
+                f"destination faults: {plan.throttle_rate:.0%} records throttled, "
+                f"{plan.internal_failure_rate:.0%} InternalFailure, "
+                f"{plan.call_throttle_rate:.0%} calls throttled (seed {plan.seed})",
+            )
+        if args.input:
+            expected = write_input(sandbox, args.input)
+            _progress(
+                args,
+                f"put {args.input}'s records on the source stream "
+                f"({len(expected.ids)} events, {expected.malformed_records} not envelopes)",
+            )
+        else:
+            expected = write_generated(sandbox, args.events, args.seed)
+            _progress(
+                args,
+                f"wrote {len(expected.ids)} log events with PutLogEvents to 3 subscribed log groups",
+            )
+        source = list(sandbox.read_stream(sandbox.source_stream))
+        expected.source_records = len(source)
+        expected.source_bytes = sum(len(r["Data"]) for r in source)
+        ingested = sandbox.drain()
+        _progress(args, f"event source poller: {ingested} source records -> ingest")
+
+        last = [""]
+
+        def show(statuses: Counter[str]) -> None:
+            text = ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
+            if text != last[0]:
+                last[0] = text
+                pb = sandbox.function_stats.get("put_batch")
+                calls = sandbox.faults.counters
+                _progress(
+                    args,
+                    f"executions: {text}; PutRecords calls {calls.calls} "
+                    f"({calls.throttled_calls} throttled), put_batch attempts "
+                    f"{pb.invocations if pb else 0}",
+                )
+
+        statuses = sandbox.wait_for_executions(timeout=600, on_progress=show)
+        sfn = sandbox.client("stepfunctions")
+        store = ClaimCheck(sandbox.client("s3"), sandbox.bucket)
+        transitions = retries = largest = chunks = quarantined = 0
+        pending_ids: set[str] = set()
+        pending_records = 0
+        executions = sandbox.executions()
+        for execution in executions:
+            counts = count_execution(execution_history(sfn, execution["executionArn"]))
+            transitions += counts.transitions
+            retries += counts.retries
+            largest = max(largest, counts.largest_payload_bytes)
+            run_prefix = f"runs/{execution['name']}/"
+            chunks += len(store.list_keys(f"{run_prefix}chunks/"))
+            summary = store.get_optional(f"{run_prefix}summary.json")
+            if summary is not None:
+                quarantined += int(jsoncodec.loads(summary).get("quarantined", 0))
+            if execution["status"] == "FAILED":
+                for pending in pending_sets(store, run_prefix):
+                    pending_records += len(pending.records)
+                    for record in pending.records:
+                        pending_ids.add(str(jsoncodec.loads(record.data)["cloudwatch"]["id"]))
+        documents = sandbox.read_destination()
+        delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
+        if args.out:
+            with open(args.out, "wb") as out:
+                for document in documents:
+                    out.write(jsoncodec.dumps(document) + b"\n")
+        missing = expected.ids - set(delivered_ids) - pending_ids
+        accounted = not missing and quarantined == expected.malformed_records
+        summary_data: dict[str, Any] = {
+            "events_in": len(expected.ids),
+            "documents_delivered": len(documents),
+            "unique_events_delivered": len(set(delivered_ids) & expected.ids),
+            "duplicates": sum(n - 1 for n in delivered_ids.values() if n > 1),
+            "pending_records": pending_records,
+            "quarantined_records": quarantined,
+            "missing_events": len(missing),
+            "accounted": accounted,
+            "executions": dict(statuses),
+            "batches": len(executions),
+            "chunks": chunks,
+            "state_transitions": transitions,
+            "retries": retries,
+            "largest_state_payload_bytes": largest,
+            "lambda": {
+                name: {
+                    "invocations": s.invocations,
+                    "errors": s.errors,
+                    "duration_ms": round(s.duration_ms, 1),
+                    "billed_ms": s.billed_ms,
+                    "memory_mb": DEFAULT_MEMORY_MB.get(name, 128),
+                }
+                for name, s in sorted(sandbox.function_stats.items())
+            },
+            "put_records": {
+                "calls": sandbox.faults.counters.calls,
+                "throttled_calls": sandbox.faults.counters.throttled_calls,
+                "records": sandbox.faults.counters.records_written,
+                "bytes": sandbox.faults.counters.bytes_written,
+                "record_errors": dict(sandbox.faults.counters.record_errors),
+            },
+            "s3_requests": dict(sandbox.s3_requests),
+            "source": {"records": expected.source_records, "bytes": expected.source_bytes},
+            "log_bytes_in": expected.log_bytes,
+            "elapsed_seconds": round(time.monotonic() - started, 2),
+        }
+    if args.summary_json:
+        with open(args.summary_json, "w") as handle:
+            json.dump(summary_data, handle, indent=2)
+    print_summary(summary_data, args)
+    return 0 if accounted else 1
+
+
+def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
+    """The human summary."""
+    ex = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["executions"].items())) or "none"
+    pr = s["put_records"]
+    lines = [
+        "",
+        "logstep demo summary",
+        f"  events written           {s['events_in']}",
+        f"  documents delivered      {s['documents_delivered']} "
+        f"({s['unique_events_delivered']} unique, {s['duplicates']} duplicates)",
+        f"  pending (replayable)     {s['pending_records']}",
+        f"  quarantined records      {s['quarantined_records']}",
+        f"  missing                  {s['missing_events']}",
+        f"  batches (executions)     {s['batches']}: {ex}",
+        f"  delivery chunks          {s['chunks']}",
+        f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
+        f"record errors {pr['record_errors'] or 'none'}",
+        f"  retries (Step Functions) {s['retries']}",
+        f"  state transitions        {s['state_transitions']}",
+        f"  largest state payload    {s['largest_state_payload_bytes']} bytes (limit 262144)",
+        f"  elapsed                  {s['elapsed_seconds']} s",
+        "",
+        "every event accounted for" if s["accounted"] else "NOT every event is accounted for",
+    ]
+    print("\n".join(lines))

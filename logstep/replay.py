@@ -1,0 +1,149 @@
+"""logstep replay EXECUTION_ARN: resend exactly the records a failed execution left pending.
+
+Works against AWS with the usual credentials, or against a sandbox endpoint
+(``--endpoint-url http://127.0.0.1:5000`` for ``logstep local``). Each chunk's pending
+set is rewritten after every attempt, so a second replay sends nothing. An execution
+that failed before its documents existed (in Decode or Transform) is replayed by
+starting a new execution on the same claim-checked batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.batching import Record, decode_records, encode_records
+from chalicelib.claimcheck import ClaimCheck, pending_key
+from chalicelib.delivery import KinesisDelivery
+from chalicelib.settings import DeliveryLimits
+
+
+@dataclass(frozen=True)
+class PendingSet:
+    """What one chunk of an execution still has to send."""
+
+    index: int
+    records: list[Record]
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did."""
+
+    execution: str
+    sent: int = 0
+    still_pending: int = 0
+    chunks: int = 0
+    attempts: int = 0
+    restarted_execution: str | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def pending_sets(store: ClaimCheck, run: str) -> list[PendingSet]:
+    """Every chunk of a run with records still to send (its pending set, or the whole chunk)."""
+    out: list[PendingSet] = []
+    for key in store.list_keys(f"{run}chunks/"):
+        index = int(key.rsplit("/", 1)[-1].split(".", 1)[0])
+        blob = store.get_optional(pending_key(run, index))
+        records = decode_records(blob if blob is not None else store.get(key))
+        if records:
+            out.append(PendingSet(index=index, records=records))
+    return out
+
+
+def destination_for(state_machine_arn: str) -> str:
+    """logstep-<stage>-pipeline -> logstep-<stage>-destination (the deterministic naming)."""
+    name = state_machine_arn.rsplit(":", 1)[-1]
+    return name.removesuffix("-pipeline") + "-destination"
+
+
+def replay_execution(
+    execution_arn: str,
+    *,
+    sfn: Any,
+    s3: Any,
+    kinesis: Any,
+    stream: str | None = None,
+    limits: DeliveryLimits | None = None,
+    max_attempts: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReplayResult:
+    """Resend an execution's pending records, with capped exponential backoff and full jitter."""
+    description = sfn.describe_execution(executionArn=execution_arn)
+    if description["status"] == "RUNNING":
+        raise RuntimeError(f"{execution_arn} is still running; replay it once it has ended")
+    state = json.loads(description.get("input") or "{}")
+    store = ClaimCheck(s3, state["bucket"])
+    run = state["run"]
+    result = ReplayResult(execution=execution_arn)
+    sets = pending_sets(store, run)
+    if not sets and not store.list_keys(f"{run}chunks/") and description["status"] != "SUCCEEDED":
+        name = description["name"][:70] + f"-r{int(time.time()) % 100000}"
+        started = sfn.start_execution(
+            stateMachineArn=description["stateMachineArn"], name=name, input=description["input"]
+        )
+        result.restarted_execution = started["executionArn"]
+        return result
+    delivery = KinesisDelivery(
+        kinesis,
+        stream or destination_for(description["stateMachineArn"]),
+        limits or DeliveryLimits(),
+    )
+    for pending in sets:
+        result.chunks += 1
+        records = pending.records
+        for attempt in range(max_attempts):
+            result.attempts += 1
+            outcome = delivery.send(records)
+            result.sent += outcome.delivered
+            for code, n in outcome.error_counts.items():
+                result.errors[code] = result.errors.get(code, 0) + n
+            records = outcome.pending
+            store.put(pending_key(run, pending.index), encode_records(records))
+            if not outcome.retryable:
+                break
+            sleep(random.uniform(0, min(30.0, 0.5 * 2**attempt)))
+        result.still_pending += len(records)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logstep replay``."""
+    parser.add_argument("execution_arn")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:5000 for logstep local")
+    parser.add_argument("--region")
+    parser.add_argument("--stream", help="destination stream (default: from the state machine's name)")
+    parser.add_argument("--max-attempts", type=int, default=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay and report; exit 1 if records are still pending."""
+    import boto3
+
+    session = boto3.Session(region_name=args.region)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=args.endpoint_url)
+
+    result = replay_execution(
+        args.execution_arn,
+        sfn=client("stepfunctions"),
+        s3=client("s3"),
+        kinesis=client("kinesis"),
+        stream=args.stream,
+        max_attempts=args.max_attempts,
+    )
+    if result.restarted_execution:
+        print(f"no documents were produced; started {result.restarted_execution} on the same batch")
+        return 0
+    print(
+        f"replayed {result.chunks} chunk(s): {result.sent} records sent, "
+        f"{result.still_pending} still pending, {result.attempts} PutRecords rounds"
+        + (f", errors {result.errors}" if result.errors else "")
+    )
+    return 1 if result.still_pending else 0

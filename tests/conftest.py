@@ -1,0 +1,54 @@
+"""Shared fixtures: the sandbox with Retry sleeps recorded instead of slept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import corpus_dir
+
+
+class SleepRecorder:
+    """Stands in for the interpreter's sleep: records what Retry asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    """The Retry sleeps of the sandbox made by ``make_sandbox``."""
+    return SleepRecorder()
+
+
+@pytest.fixture
+def make_sandbox(sleeps: SleepRecorder) -> Iterator[Callable[..., Any]]:
+    """A factory for a started sandbox (Retry sleeps recorded, not slept); stops it after the test."""
+    from logstep.sandbox import Sandbox, SandboxConfig
+
+    started: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("sleep", sleeps)
+        sandbox = Sandbox(SandboxConfig(**kwargs))
+        sandbox.__enter__()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in reversed(started):
+        sandbox.__exit__(None, None, None)
+
+
+@pytest.fixture
+def corpus() -> Any:
+    """../shared/corpus, or skip."""
+    path = corpus_dir()
+    if path is None:
+        pytest.skip("../shared/corpus is absent")
+    return path

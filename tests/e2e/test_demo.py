@@ -1,0 +1,90 @@
+"""The sandbox as a newcomer meets it: `logstep demo` and `logstep transform` as processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT, envelope, gzip_json, kinesis_event, load_event, zlib_json
+
+LOGSTEP = [sys.executable, "-m", "logstep"]
+
+
+def logstep(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*LOGSTEP, *args], cwd=REPO_ROOT, input=stdin, capture_output=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.slow
+def test_demo_with_faults_delivers_every_event_and_writes_its_counters(tmp_path: Path) -> None:
+    summary_path, out_path = tmp_path / "summary.json", tmp_path / "docs.jsonl"
+    result = logstep(
+        "demo",
+        "--events", "1500",
+        "--throttle-rate", "0.3",
+        "--internal-failure-rate", "0.05",
+        "--call-throttle-rate", "0.1",
+        "--seed", "11",
+        "--summary-json", str(summary_path),
+        "--out", str(out_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert b"every event accounted for" in result.stdout
+    assert b"executions:" in result.stderr  # progress while it runs
+    summary = json.loads(summary_path.read_text())
+    assert summary["events_in"] == 1500
+    assert summary["unique_events_delivered"] == 1500
+    assert summary["missing_events"] == 0
+    assert summary["accounted"] is True
+    assert summary["executions"] == {"SUCCEEDED": summary["batches"]}
+    assert summary["retries"] > 0
+    assert summary["put_records"]["throttled_calls"] > 0
+    assert summary["put_records"]["record_errors"]["ProvisionedThroughputExceededException"] > 0
+    assert summary["state_transitions"] >= summary["batches"] * 6
+    assert set(summary["lambda"]) == {"ingest", "decode", "transform", "put_batch", "summarize"}
+    assert summary["s3_requests"]["PutObject"] > 0
+    documents = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert len(documents) == summary["documents_delivered"]
+    kinds = {d.get("lambda", {}).get("type") for d in documents}
+    assert {"START", "END", "REPORT"} <= kinds
+
+
+@pytest.mark.slow
+def test_demo_with_an_input_event_quarantines_what_is_not_an_envelope(tmp_path: Path) -> None:
+    good = load_event("kinesis_cwl_envelope.json")
+    event = kinesis_event(
+        [
+            gzip_json(good),
+            b"\x00not an envelope",
+            zlib_json(envelope([{"id": "9", "timestamp": 1, "message": "z\n"}])),
+        ]
+    )
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    summary_path = tmp_path / "summary.json"
+    result = logstep("demo", "--input", str(path), "--summary-json", str(summary_path), "--quiet")
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()[-2000:]
+    summary = json.loads(summary_path.read_text())
+    assert (summary["events_in"], summary["unique_events_delivered"]) == (6, 6)
+    assert summary["quarantined_records"] == 1
+
+
+def test_transform_prints_one_document_per_event_in_order() -> None:
+    good = load_event("kinesis_cwl_envelope.json")
+    control = {"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logEvents": []}
+    event = kinesis_event([gzip_json(control), gzip_json(good)])
+    result = logstep("transform", "-", stdin=json.dumps(event).encode())
+    assert result.returncode == 0, result.stderr.decode()
+    documents = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["cloudwatch"]["id"] for d in documents] == [e["id"] for e in good["logEvents"]]
+
+
+def test_transform_reads_a_decoded_envelope_file() -> None:
+    result = logstep("transform", str(REPO_ROOT / "tests" / "events" / "kinesis_cwl_envelope.json"))
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 5

@@ -1,0 +1,49 @@
+"""Settings.from_env: the one reader of the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import ConfigurationError
+from chalicelib.settings import Settings
+
+BASE = {
+    "LOGSTEP_DESTINATION_STREAM": "d",
+    "LOGSTEP_BUCKET": "b",
+    "LOGSTEP_STATE_MACHINE_NAME": "logstep-dev-pipeline",
+}
+
+
+def test_defaults_are_the_kinesis_limits() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.delivery.records_per_request == 500
+    assert settings.output_format == "logstep"
+
+
+def test_limits_are_configurable() -> None:
+    settings = Settings.from_env({**BASE, "LOGSTEP_MAX_RECORD_BYTES": "10485760"})
+    assert settings.delivery.record_bytes == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LOGSTEP_BUCKET": "b"},
+        {**BASE, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "many"},
+        {**BASE, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "0"},
+        {**BASE, "LOGSTEP_OUTPUT_FORMAT": "xml"},
+    ],
+)
+def test_bad_settings_say_which(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env(env)
+
+
+def test_state_machine_arn_is_built_from_the_lambda_arn() -> None:
+    settings = Settings.from_env(BASE)
+    arn = settings.resolve_state_machine_arn(
+        "arn:aws:lambda:eu-west-1:111122223333:function:logstep-dev-ingest"
+    )
+    assert arn == "arn:aws:states:eu-west-1:111122223333:stateMachine:logstep-dev-pipeline"
+    with pytest.raises(ConfigurationError):
+        settings.resolve_state_machine_arn("not-an-arn")

@@ -136,9 +136,7 @@ class CallGraph:
                     if isinstance(item, ast.FunctionDef):
                         self._add_function(f"{cls}.{item.name}", item, name, cls)
 
-    def _add_function(
-        self, qualname: str, node: ast.FunctionDef, module: str, cls: str | None
-    ) -> None:
+    def _add_function(self, qualname: str, node: ast.FunctionDef, module: str, cls: str | None) -> None:
         self.functions[qualname] = node
         self.function_module[qualname] = module
         self.function_class[qualname] = cls
@@ -149,9 +147,7 @@ class CallGraph:
         if local in self.functions or local in self.classes:
             return local
         target = self.modules[module].imports.get(name)
-        if target and (
-            target in self.functions or target in self.classes or target in self.modules
-        ):
+        if target and (target in self.functions or target in self.classes or target in self.modules):
             return target
         return None
 
@@ -161,9 +157,7 @@ class CallGraph:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             node = ast.parse(node.value, mode="eval").body
         if isinstance(node, ast.BinOp):  # X | None
-            return self._annotation_class(module, node.left) or self._annotation_class(
-                module, node.right
-            )
+            return self._annotation_class(module, node.left) or self._annotation_class(module, node.right)
         if isinstance(node, ast.Name):
             target = self._resolve_name(module, node.id)
             return target if target in self.classes else None
@@ -209,9 +203,7 @@ class CallGraph:
                 out[arg.arg] = kind
         return out
 
-    def _expr_type(
-        self, module: str, node: ast.expr, names: dict[str, str], cls: str | None
-    ) -> str | None:
+    def _expr_type(self, module: str, node: ast.expr, names: dict[str, str], cls: str | None) -> str | None:
         """The chalicelib class an expression evaluates to, when the code says so."""
         if isinstance(node, ast.Name):
             if node.id == "self" and cls:
@@ -227,14 +219,10 @@ class CallGraph:
             if target in self.classes:
                 return target
             if target in self.functions:
-                return self._annotation_class(
-                    self.function_module[target], self.functions[target].returns
-                )
+                return self._annotation_class(self.function_module[target], self.functions[target].returns)
         return None
 
-    def _call_target(
-        self, module: str, call: ast.Call, names: dict[str, str], cls: str | None
-    ) -> str | None:
+    def _call_target(self, module: str, call: ast.Call, names: dict[str, str], cls: str | None) -> str | None:
         func = call.func
         if isinstance(func, ast.Name):
             return self._resolve_name(module, func.id)
@@ -324,9 +312,7 @@ class CallGraph:
         self.boto_calls.append(BotoCall(qualname, service, op, call.lineno))
 
     @staticmethod
-    def _pick_service(
-        op: str, services: frozenset[str], receiver: ast.expr, call: ast.Call
-    ) -> str | None:
+    def _pick_service(op: str, services: frozenset[str], receiver: ast.expr, call: ast.Call) -> str | None:
         if len(services) == 1:
             return next(iter(services))
         # _client("s3").op(...) names its service; self._s3.op(...) hints at it.

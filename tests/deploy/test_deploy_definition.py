@@ -29,16 +29,23 @@ def test_placeholders_equal_the_substitution_keys(resources: dict[str, Any]) -> 
     assert set(props["DefinitionSubstitutions"]) == set(infra.TASK_FUNCTIONS)
 
 
+@pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_substituted_template_definition_equals_the_sandbox_definition(
-    resources: dict[str, Any],
+    resources: dict[str, Any], stage: str
 ) -> None:
-    arns = infra.function_arns("dev", "eu-west-1", "123456789012")
+    from logstep import sandbox as sandbox_module
+
+    sandbox = sandbox_module.Sandbox(sandbox_module.SandboxConfig(stage=stage, region="eu-west-1"))
+    assert sandbox_module.TASK_FUNCTIONS == infra.TASK_FUNCTIONS
+    # CloudFormation's substitution, with the ARNs Chalice gives the functions in the
+    # sandbox's account and region...
+    arns = infra.function_arns(stage, "eu-west-1", sandbox_module.ACCOUNT_ID)
+    assert arns == {k: sandbox.function_arn(f) for k, f in infra.TASK_FUNCTIONS.items()}
     from_template = infra.substitute(
         resources["PipelineStateMachine"]["Properties"]["DefinitionString"], arns
     )
-    # What the sandbox executes: the file, with the same ARNs substituted.
-    sandbox = infra.substitute(infra.load_definition(), arns)
-    assert from_template.encode() == sandbox.encode()
+    # ...gives exactly the definition the sandbox creates and executes.
+    assert from_template.encode() == sandbox.definition().encode()
     # And it is still the file with nothing but the placeholders replaced.
     parsed = json.loads(from_template)
     resources_used = {state["Resource"] for state in _states(parsed) if state.get("Type") == "Task"}

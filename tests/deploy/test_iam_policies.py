@@ -110,21 +110,32 @@ def _resource(stage: str, kind: str, function: str) -> str:
         "execution": f"arn:aws:states:{base}:execution:{env['LOGSTEP_STATE_MACHINE_NAME']}:run1",
         "log_group": f"arn:aws:logs:{base}:log-group:/aws/lambda/orders:*",
         "any_log_group": f"arn:aws:logs:{base}:log-group:*",
-        "cloudwatch_logs_role": f"arn:aws:iam::{ACCOUNT}:role/logstep-{stage}-cloudwatch-logs",
+        "cloudwatch_logs_role": f"arn:aws:iam::{ACCOUNT}:role/logstep-{stage}-cwl-to-kinesis",
         "own_log_stream": (
-            f"arn:aws:logs:{base}:log-group:/aws/lambda/logstep-{stage}-{function}"
+            f"arn:aws:logs:{base}:log-group:/aws/lambda/{_function_name(stage, function)}"
             ":log-stream:2026/01/01/[$LATEST]0123456789abcdef"
         ),
+        "own_log_group": f"arn:aws:logs:{base}:log-group:/aws/lambda/{_function_name(stage, function)}",
     }[kind]
+
+
+def _function_name(stage: str, function: str) -> str:
+    """Chalice names the REST API's function <app>-<stage>, every other <app>-<stage>-<name>."""
+    return f"logstep-{stage}" if function == "api_handler" else f"logstep-{stage}-{function}"
+
+
+def _permitted(stage: str, function: str) -> list[tuple[str, str]]:
+    """(action, resource) pairs a function may have without calling them itself."""
+    # Lambda creates the function's log group if it is missing (Chalice creates it when
+    # log_retention_in_days is set, so this is optional).
+    return [("logs:CreateLogGroup", _resource(stage, "own_log_group", function))]
 
 
 def _required(stage: str, function: str) -> list[tuple[str, str]]:
     """(action, resource ARN) pairs the function needs."""
     needed = [(a, _resource(stage, "own_log_stream", function)) for a in OWN_LOG_ACTIONS]
     if graph().triggers()[function] == "on_kinesis_record":
-        needed += [
-            (a, _resource(stage, "source_stream", function)) for a in KINESIS_TRIGGER_ACTIONS
-        ]
+        needed += [(a, _resource(stage, "source_stream", function)) for a in KINESIS_TRIGGER_ACTIONS]
     for call in graph().calls_of(function):
         key = (call.service, call.operation)
         assert key in OPERATION_ACTIONS, (
@@ -156,7 +167,7 @@ def _allows(policy: dict[str, Any], action: str, resource: str) -> bool:
         statement["Effect"] == "Allow"
         and any(_glob(a, action, ignore_case=True) for a in _as_list(statement["Action"]))
         and any(_glob(r, resource) for r in _as_list(statement["Resource"]))
-        and "Condition" not in statement
+        # A Condition only narrows a grant (iam:PassedToService, say); it is still the grant.
         for statement in policy["Statement"]
     )
 
@@ -217,7 +228,7 @@ def test_policies_cover_every_call(stage: str) -> None:
 def test_policies_grant_nothing_the_function_does_not_call(stage: str) -> None:
     extra = []
     for function in _functions(stage):
-        needed = {action.lower() for action, _ in _required(stage, function)}
+        needed = {action.lower() for action, _ in _required(stage, function) + _permitted(stage, function)}
         for statement in _policy(stage, function)["Statement"]:
             for action in _as_list(statement["Action"]):
                 if action.lower() not in needed:

@@ -29,9 +29,7 @@ def _create(stage: str, overrides: dict[str, str] | None = None) -> dict[str, st
     cfn.create_stack(
         StackName=stack_name(stage),
         TemplateBody=json.dumps(infra.render()),
-        Parameters=[
-            {"ParameterKey": k, "ParameterValue": v} for k, v in settings.parameters.items()
-        ],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in settings.parameters.items()],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
     stack = cfn.describe_stacks(StackName=stack_name(stage))["Stacks"][0]
@@ -49,7 +47,7 @@ def test_stack_creates_every_resource(aws: None, stage: str) -> None:
     bucket = f"logstep-{stage}-claimcheck-{ACCOUNT}-{REGION}"
     assert outputs["ClaimCheckBucketName"] == bucket
     boto3.client("s3", region_name=REGION).head_bucket(Bucket=bucket)
-    role = boto3.client("iam").get_role(RoleName=f"logstep-{stage}-cloudwatch-logs")["Role"]
+    role = boto3.client("iam").get_role(RoleName=f"logstep-{stage}-cwl-to-kinesis")["Role"]
     assert outputs["CloudWatchLogsRoleArn"] == role["Arn"]
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
@@ -76,9 +74,7 @@ def test_provisioned_shard_count_parameter(aws: None) -> None:
     # says; ON_DEMAND is asserted on the template (test_infra_template.py).
     _create("dev", {"StreamMode": "PROVISIONED", "SourceShardCount": "3"})
     kinesis = boto3.client("kinesis", region_name=REGION)
-    summary = kinesis.describe_stream_summary(StreamName="logstep-dev-source")[
-        "StreamDescriptionSummary"
-    ]
+    summary = kinesis.describe_stream_summary(StreamName="logstep-dev-source")["StreamDescriptionSummary"]
     assert summary["OpenShardCount"] == 3
     destination = kinesis.describe_stream_summary(StreamName="logstep-dev-destination")
     assert destination["StreamDescriptionSummary"]["OpenShardCount"] == 1

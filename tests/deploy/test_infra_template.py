@@ -61,7 +61,7 @@ def test_every_resource_is_named_from_the_stage(resources: dict[str, Any]) -> No
             "BucketName",
             "logstep-${Stage}-claimcheck-${AWS::AccountId}-${AWS::Region}",
         ),
-        "CloudWatchLogsRole": ("RoleName", "logstep-${Stage}-cloudwatch-logs"),
+        "CloudWatchLogsRole": ("RoleName", "logstep-${Stage}-cwl-to-kinesis"),
         "PipelineStateMachine": ("StateMachineName", "logstep-${Stage}-pipeline"),
         "ExecutionLogGroup": ("LogGroupName", "/aws/vendedlogs/states/logstep-${Stage}-pipeline"),
     }
@@ -73,18 +73,14 @@ def test_stream_mode_is_a_parameter_and_shards_apply_only_when_provisioned(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     assert template["Parameters"]["StreamMode"]["AllowedValues"] == ["ON_DEMAND", "PROVISIONED"]
-    assert template["Conditions"]["Provisioned"] == {
-        "Fn::Equals": [{"Ref": "StreamMode"}, "PROVISIONED"]
-    }
+    assert template["Conditions"]["Provisioned"] == {"Fn::Equals": [{"Ref": "StreamMode"}, "PROVISIONED"]}
     for logical_id, shards in (
         ("SourceStream", "SourceShardCount"),
         ("DestinationStream", "DestinationShardCount"),
     ):
         props = resources[logical_id]["Properties"]
         assert props["StreamModeDetails"] == {"StreamMode": {"Ref": "StreamMode"}}
-        assert props["ShardCount"] == {
-            "Fn::If": ["Provisioned", {"Ref": shards}, {"Ref": "AWS::NoValue"}]
-        }
+        assert props["ShardCount"] == {"Fn::If": ["Provisioned", {"Ref": shards}, {"Ref": "AWS::NoValue"}]}
         assert props["RetentionPeriodHours"] == {"Ref": "StreamRetentionHours"}
         assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
 
@@ -153,9 +149,7 @@ def test_state_machine_role_invokes_exactly_the_task_functions(
     (invoke,) = policies["invoke-tasks"]
     assert invoke["Action"] == "lambda:InvokeFunction"
     substitutions = resources["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    assert sorted(_sub(r) for r in invoke["Resource"]) == sorted(
-        _sub(v) for v in substitutions.values()
-    )
+    assert sorted(_sub(r) for r in invoke["Resource"]) == sorted(_sub(v) for v in substitutions.values())
     assert all("*" not in _sub(r) for r in invoke["Resource"])
     # Only the log-delivery actions, which take no resource-level permissions, use "*".
     (logging,) = policies["execution-logging"]
@@ -173,11 +167,7 @@ def test_state_machine_is_standard_logs_executions_and_substitutes_function_arns
         "Level": {"Ref": "ExecutionLogLevel"},
         "IncludeExecutionData": {"Ref": "ExecutionLogIncludeData"},
         "Destinations": [
-            {
-                "CloudWatchLogsLogGroup": {
-                    "LogGroupArn": {"Fn::GetAtt": ["ExecutionLogGroup", "Arn"]}
-                }
-            }
+            {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["ExecutionLogGroup", "Arn"]}}}
         ],
     }
     for key, function in infra.TASK_FUNCTIONS.items():

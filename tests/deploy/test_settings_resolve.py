@@ -38,9 +38,7 @@ def test_settings_without_placeholders_need_no_arn() -> None:
     assert settings.resolve("") is settings
 
 
-@pytest.mark.parametrize(
-    "arn", ["", "not-an-arn", "arn:aws:s3:::bucket", "arn:aws:lambda:r::function:f"]
-)
+@pytest.mark.parametrize("arn", ["", "not-an-arn", "arn:aws:s3:::bucket", "arn:aws:lambda:r::function:f"])
 def test_placeholders_without_a_usable_arn_are_a_configuration_error(arn: str) -> None:
     with pytest.raises(ConfigurationError, match="placeholders"):
         Settings.from_env(ENV).resolve(arn)

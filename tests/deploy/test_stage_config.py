@@ -65,6 +65,9 @@ def test_names_follow_the_template(stage: str) -> None:
     assert env["LOGSTEP_DESTINATION_STREAM"] == f"logstep-{stage}-destination"
     assert env["LOGSTEP_BUCKET"] == f"logstep-{stage}-claimcheck-{{account}}-{{region}}"
     assert env["LOGSTEP_STATE_MACHINE_NAME"] == f"logstep-{stage}-pipeline"
+    # The role the onboarding API passes to CloudWatch Logs is the template's.
+    role = infra.load_template()["Resources"]["CloudWatchLogsRole"]["Properties"]["RoleName"]
+    assert env["LOGSTEP_LOGS_ROLE_NAME"] == role["Fn::Sub"].replace("${Stage}", stage)
     # Every stack parameter a stage file sets is one the template declares.
     infra.stage_settings(stage)
 

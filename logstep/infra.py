@@ -167,6 +167,16 @@ def stage_settings(stage: str, overrides: Mapping[str, str] | None = None) -> St
 
 # Event source mapping settings `make deploy` applies after `chalice deploy` (Chalice's
 # on_kinesis_record takes only stream, batch size, starting position and window).
+# https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-errors.html
+# The others are left at Lambda's defaults on purpose:
+# - MaximumRetryAttempts / MaximumRecordAgeInSeconds = -1 (retry until it works): ingest
+#   fails only when S3 or Step Functions do, never on bad data, so retrying is right and
+#   skipping a batch would lose it; the bound is the stream's retention (watch iterator age).
+# - BisectBatchOnFunctionError = false: halving a batch cannot fix an S3 outage.
+# - No on-failure destination: it would receive record metadata, not the records.
+# ParallelizationFactor (1-10 concurrent batches per shard) is the knob for a shard whose
+# ingest falls behind; ingest names executions from shard + sequence range, so it stays
+# safe with concurrent batches.
 ESM_SETTINGS: dict[str, Any] = {"ParallelizationFactor": int}
 
 

@@ -73,11 +73,7 @@ def stage_environment(stage: str, project_dir: Path = infra.ROOT) -> dict[str, s
 
 def fill(value: str, partition: str, region: str, account: str) -> str:
     """Fill {partition}/{region}/{account} as chalicelib.settings.Settings.resolve does."""
-    return (
-        value.replace("{partition}", partition)
-        .replace("{region}", region)
-        .replace("{account}", account)
-    )
+    return value.replace("{partition}", partition).replace("{region}", region).replace("{account}", account)
 
 
 # Stack output -> the stage environment variable that must name the same resource.
@@ -173,9 +169,7 @@ class Deployer:
         partition, account = self._identity()
         problems = check_outputs_match_config(outputs, env, partition, self._region, account)
         if problems:
-            raise DeployError(
-                "the stack and .chalice/config.json disagree:\n  " + "\n  ".join(problems)
-            )
+            raise DeployError("the stack and .chalice/config.json disagree:\n  " + "\n  ".join(problems))
 
         result = DeployResult(stack_action=action, outputs=outputs)
         if skip_chalice:
@@ -204,8 +198,7 @@ class Deployer:
             )
         name = stack_name(self.stage)
         parameters = [
-            {"ParameterKey": k, "ParameterValue": v}
-            for k, v in sorted(self.settings.parameters.items())
+            {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(self.settings.parameters.items())
         ]
         status = self._stack_status(name)
         if status == "ROLLBACK_COMPLETE":
@@ -289,8 +282,7 @@ class Deployer:
         ]
         if not mappings:
             raise DeployError(
-                f"no event source mapping from {source_stream_arn} to {function}: "
-                "did chalice deploy run?"
+                f"no event source mapping from {source_stream_arn} to {function}: did chalice deploy run?"
             )
         updates = []
         for mapping in mappings:
@@ -348,9 +340,9 @@ class Deployer:
         running = 0
         if outputs.get("StateMachineArn"):
             running = len(
-                self._sfn.list_executions(
-                    stateMachineArn=outputs["StateMachineArn"], statusFilter="RUNNING"
-                )["executions"]
+                self._sfn.list_executions(stateMachineArn=outputs["StateMachineArn"], statusFilter="RUNNING")[
+                    "executions"
+                ]
             )
         return {
             "stack": stack_name(self.stage) if outputs else None,
@@ -403,10 +395,7 @@ class Deployer:
     def _source_stream_arn(self) -> str:
         partition, account = self._identity()
         env = stage_environment(self.stage, self._project_dir)
-        return (
-            f"arn:{partition}:kinesis:{self._region}:{account}:stream/"
-            f"{env['LOGSTEP_SOURCE_STREAM']}"
-        )
+        return f"arn:{partition}:kinesis:{self._region}:{account}:stream/{env['LOGSTEP_SOURCE_STREAM']}"
 
     def _deployed_file(self) -> Path:
         return self._project_dir / ".chalice" / "deployed" / f"{self.stage}.json"
@@ -462,9 +451,7 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a stack parameter or mapping setting of infra/stages/STAGE.json",
     )
-    parser.add_argument(
-        "--skip-chalice", action="store_true", help="only the stack and mapping settings"
-    )
+    parser.add_argument("--skip-chalice", action="store_true", help="only the stack and mapping settings")
 
 
 def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:

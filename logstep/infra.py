@@ -113,9 +113,7 @@ def definition_resource(template: Mapping[str, Any]) -> str:
     return str(template["Metadata"]["logstep"]["definitionResource"])
 
 
-def render(
-    template_path: Path = TEMPLATE_PATH, definition_path: Path = DEFINITION_PATH
-) -> dict[str, Any]:
+def render(template_path: Path = TEMPLATE_PATH, definition_path: Path = DEFINITION_PATH) -> dict[str, Any]:
     """The deployable template: the source template with the definition copied in."""
     template = load_template(template_path)
     resource = template["Resources"][definition_resource(template)]
@@ -183,9 +181,7 @@ ESM_SETTINGS: dict[str, Any] = {"ParallelizationFactor": int}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``logstep infra``: render the template for a stage."""
     parser.add_argument("--stage", default="dev", help="Chalice stage (default: dev)")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="default: build/infra/logstep-STAGE.json"
-    )
+    parser.add_argument("--out", type=Path, default=None, help="default: build/infra/logstep-STAGE.json")
 
 
 def run(args: argparse.Namespace) -> int:

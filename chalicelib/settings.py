@@ -41,6 +41,7 @@ class Settings:
     delivery: DeliveryLimits
     output_format: str = "logstep"
     json_fields_key: str = ""
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -84,6 +85,7 @@ class Settings:
             delivery=delivery,
             output_format=output_format,
             json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
+            log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
         )
 
     def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
@@ -134,3 +136,10 @@ def arn_parts(invoked_function_arn: str) -> dict[str, str]:
             "outside Lambda, set names without {partition}/{region}/{account} placeholders"
         )
     return {"partition": parts[1], "region": parts[3], "account": parts[4]}
+
+
+def _log_level(raw: str) -> str:
+    level = (raw or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"LOGSTEP_LOG_LEVEL={raw!r}: use DEBUG, INFO, WARNING or ERROR")
+    return level

@@ -94,7 +94,7 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
     transformed = client.lambda_.invoke("transform", decoded).payload
     assert transformed["documents"] == 5
     (chunk,) = transformed["chunks"]
-    assert set(chunk) == {"key", "records", "bytes"}  # references and counts only
+    assert set(chunk) == {"key", "records", "bytes", "arrival"}  # references and counts only
     item = {"bucket": state["bucket"], "run": state["run"], "index": 0, "chunk": chunk}
     assert client.lambda_.invoke("put_batch", item).payload == {"index": 0, "delivered": 5, "calls": 1}
     # A repeated invocation after success sends nothing (the pending set is empty).

@@ -98,6 +98,16 @@ def test_sizes_and_log_retention_are_set(stage: str) -> None:
         assert config.log_retention_in_days in {1, 3, 5, 7, 14, 30, 60, 90, 180, 365}
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_log_retention_is_never_set_for_the_api_handler(stage: str) -> None:
+    """Chalice 1.34 packages the API function's log group as Fn::Sub ${ApiHandler}, a logical
+    id that does not exist (the function is APIHandler), and deploys it under the wrong
+    name; so retention is set per pipeline function, never at stage or app level."""
+    assert "log_retention_in_days" not in CONFIG
+    assert "log_retention_in_days" not in CONFIG["stages"][stage]
+    assert "log_retention_in_days" not in CONFIG["stages"][stage]["lambda_functions"].get("api_handler", {})
+
+
 def _all_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name, state in definition.get("States", {}).items():

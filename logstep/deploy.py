@@ -255,16 +255,16 @@ class Deployer:
             if "does not exist" in str(e):
                 return None
             raise
-        return str(stacks[0]["StackStatus"]) if stacks else None
+        status = str(stacks[0]["StackStatus"]) if stacks else None
+        return None if status == "DELETE_COMPLETE" else status
 
     def _outputs(self) -> dict[str, str]:
         stack = self._cfn.describe_stacks(StackName=stack_name(self.stage))["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _identity(self) -> tuple[str, str]:
-        arn = str(self._sts.get_caller_identity()["Arn"])
-        account = str(self._sts.get_caller_identity()["Account"])
-        return arn.split(":")[1], account
+        identity = self._sts.get_caller_identity()
+        return str(identity["Arn"]).split(":")[1], str(identity["Account"])
 
     def _apply_mapping_settings(self, source_stream_arn: str) -> list[dict[str, Any]]:
         wanted = self.settings.event_source_mapping
@@ -333,7 +333,9 @@ class Deployer:
 
     def plan_destroy(self) -> dict[str, Any]:
         """What destroy would remove, without removing anything."""
-        outputs = self._outputs() if self._stack_status(stack_name(self.stage)) else {}
+        status = self._stack_status(stack_name(self.stage))
+        # A stack whose creation failed (ROLLBACK_COMPLETE) has no outputs but must go too.
+        outputs = self._outputs() if status else {}
         source_arn = outputs.get("SourceStreamArn") or self._source_stream_arn()
         filters = self.find_subscription_filters(source_arn)
         bucket = outputs.get("ClaimCheckBucketName")
@@ -345,7 +347,7 @@ class Deployer:
                 ]
             )
         return {
-            "stack": stack_name(self.stage) if outputs else None,
+            "stack": stack_name(self.stage) if status else None,
             "subscription_filters": filters,
             "bucket": bucket,
             "running_executions": running,

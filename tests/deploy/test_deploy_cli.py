@@ -76,6 +76,7 @@ class FakeChalice:
             for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
                 lam.delete_event_source_mapping(UUID=mapping["UUID"])
             lam.delete_function(FunctionName="logstep-dev-ingest")
+            boto3.client("iam").delete_role(RoleName="logstep-dev-ingest")
             deployed.unlink()
         return 0
 
@@ -209,6 +210,8 @@ def test_destroy_removes_only_logsteps_filters_then_chalice_bucket_and_stack(
     assert {s["StackName"]: s["StackStatus"] for s in stacks}[stack_name("dev")] == "DELETE_COMPLETE"
     names = kinesis.list_streams()["StreamNames"]
     assert "logstep-dev-source" not in names and "someone-else" in names
+    # The stage can be deployed again from scratch.
+    assert _deployer(project, chalice).deploy().stack_action == "created"
 
 
 def test_destroy_of_a_stage_never_deployed_does_nothing_harmful(aws: None, tmp_path: Path) -> None:

@@ -215,7 +215,7 @@ class Deployer:
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": "logstep:stage", "Value": self.stage}],
             )
-            self._cfn.get_waiter("stack_create_complete").wait(StackName=name)
+            self._wait("stack_create_complete", name)
             return "created"
         if self._stack_matches(name, body, parameters):
             return "unchanged"
@@ -229,8 +229,23 @@ class Deployer:
             if "No updates are to be performed" in str(e):
                 return "unchanged"
             raise
-        self._cfn.get_waiter("stack_update_complete").wait(StackName=name)
+        self._wait("stack_update_complete", name)
         return "updated"
+
+    def _wait(self, waiter: str, name: str) -> None:
+        """Wait for the stack; on failure, say which resources failed and why."""
+        from botocore.exceptions import WaiterError
+
+        try:
+            self._cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig={"Delay": 10, "MaxAttempts": 180})
+        except WaiterError as e:
+            events = self._cfn.describe_stack_events(StackName=name).get("StackEvents", [])
+            reasons = [
+                f"{ev['LogicalResourceId']}: {ev.get('ResourceStatusReason', '')}"
+                for ev in events
+                if str(ev.get("ResourceStatus", "")).endswith("FAILED")
+            ][:5]
+            raise DeployError(f"stack {name}: {e}\n  " + "\n  ".join(reasons)) from e
 
     def _stack_matches(self, name: str, body: str, parameters: list[dict[str, str]]) -> bool:
         """True when the stack already runs this template with these parameters."""
@@ -490,9 +505,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Entry point of ``logstep deploy``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         _deployer(args, _parse_sets(args.set)).deploy(skip_chalice=args.skip_chalice)
-    except (DeployError, ValueError) as e:
+    except (DeployError, ValueError, BotoCoreError, ClientError) as e:
         print(f"deploy failed: {e}", file=sys.stderr)
         return 1
     return 0
@@ -500,6 +517,8 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 def run_destroy(args: argparse.Namespace) -> int:
     """Entry point of ``logstep destroy``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         deployer = _deployer(args)
         plan = deployer.plan_destroy()
@@ -522,7 +541,7 @@ def run_destroy(args: argparse.Namespace) -> int:
                 print("cancelled")
                 return 1
         deployer.destroy(plan)
-    except DeployError as e:
+    except (DeployError, BotoCoreError, ClientError) as e:
         print(f"destroy failed: {e}", file=sys.stderr)
         return 1
     return 0

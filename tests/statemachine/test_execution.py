@@ -315,3 +315,26 @@ def test_emitted_metrics_match_what_happened_in_a_run_with_faults(make_sandbox: 
     assert health.lag_ms and all(lag >= 0 for lag in health.lag_ms)
     every_step = {d["step"] for d in sandbox.metric_documents}
     assert every_step == {"ingest", "decode", "transform", "put_batch", "summarize"}
+
+
+def test_a_crash_between_putrecords_and_bookkeeping_duplicates_but_never_loses(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    from botocore.exceptions import ClientError
+
+    sandbox = make_sandbox()
+    failures = {"left": 1}
+
+    def fail_pending_write(params: dict[str, Any], **_: Any) -> None:
+        if "/pending/" in params.get("Key", "") and failures["left"]:
+            failures["left"] -= 1
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject")
+
+    # The handlers' S3 client: the write of the pending set fails once, after PutRecords.
+    sandbox._app._client("s3").meta.events.register("before-parameter-build.s3.PutObject", fail_pending_write)
+    ids = write_events(sandbox, [f"event {i}\n" for i in range(30)])
+    assert run(sandbox) == {"SUCCEEDED": 1}
+    delivered = delivered_ids(sandbox)
+    assert set(delivered) == ids
+    assert len(delivered) == 2 * len(ids)  # the chunk was resent: duplicates, dedup on cloudwatch.id
+    assert sandbox.function_stats["put_batch"].error_types == {"StorageUnavailableError": 1}

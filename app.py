@@ -49,10 +49,16 @@ INGEST_BATCHING_WINDOW_SECONDS = 5
 
 
 @cache
-def _settings() -> Settings:
-    settings = Settings.from_env(os.environ)
+def _settings(invoked_function_arn: str = "") -> Settings:
+    # Names in the stage config may hold {account}/{region} (bucket names are global);
+    # the Lambda's own ARN fills them in, so the committed config has no account id.
+    settings = Settings.from_env(os.environ).resolve(invoked_function_arn)
     configure(settings.log_level)
     return settings
+
+
+def _arn(context: Any) -> str:
+    return str(getattr(context, "invoked_function_arn", "") or "")
 
 
 def _print_metrics(document: dict[str, Any]) -> None:
@@ -60,15 +66,14 @@ def _print_metrics(document: dict[str, Any]) -> None:
 
 
 # Where EMF documents go: stdout on Lambda (CloudWatch Logs extracts them); the sandbox
-# collects them instead. Not annotated: Chalice's policy analyzer (chalice package/deploy)
-# crashes on a module-level annotation naming a builtin (KeyError: 'dict').
-metrics_sink = _print_metrics
+# collects them instead.
+metrics_sink: Callable[[dict[str, Any]], None] = _print_metrics
 
 
 @contextmanager
-def _observed(step: str, state: Any) -> Iterator[MetricsRecorder]:
+def _observed(step: str, state: Any, context: Any) -> Iterator[MetricsRecorder]:
     """One invocation's metrics (flushed even when the step raises) and its log lines."""
-    recorder = MetricsRecorder(_settings().stage, step, lambda d: metrics_sink(d))
+    recorder = MetricsRecorder(_settings(_arn(context)).stage, step, lambda d: metrics_sink(d))
     execution = execution_of(state)
     started = time.monotonic()
     try:
@@ -96,8 +101,8 @@ def reset() -> None:
     _onboarding_settings.cache_clear()
 
 
-def _store() -> ClaimCheck:
-    return ClaimCheck(_client("s3"), _settings().bucket)
+def _store(settings: Settings) -> ClaimCheck:
+    return ClaimCheck(_client("s3"), settings.bucket)
 
 
 @app.on_kinesis_record(
@@ -108,43 +113,43 @@ def _store() -> ClaimCheck:
 )
 def ingest(event: Any) -> None:
     """Kinesis trigger: claim-check the batch and start its execution."""
-    settings = _settings()
+    settings = _settings(_arn(event.context))
     arn = settings.resolve_state_machine_arn(event.context.invoked_function_arn)
     records = source_records_from_event(event.to_dict())
-    with _observed("ingest", {}) as metrics:
-        Ingest(_store(), _client("stepfunctions"), arn, metrics).handle(records)
+    with _observed("ingest", {}, event.context) as metrics:
+        Ingest(_store(settings), _client("stepfunctions"), arn, metrics).handle(records)
 
 
 @app.lambda_function(name="decode")
 def decode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Decode: raw batch -> envelopes; malformed records quarantined."""
-    with _observed("decode", event) as metrics:
-        return steps.decode_batch(event, _store(), metrics)
+    with _observed("decode", event, context) as metrics:
+        return steps.decode_batch(event, _store(_settings(_arn(context))), metrics)
 
 
 @app.lambda_function(name="transform")
 def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
-    settings = _settings()
+    settings = _settings(_arn(context))
     options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
-    with _observed("transform", event) as metrics:
-        return steps.transform_batch(event, _store(), settings.delivery, options, metrics)
+    with _observed("transform", event, context) as metrics:
+        return steps.transform_batch(event, _store(settings), settings.delivery, options, metrics)
 
 
 @app.lambda_function(name="put_batch")
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records."""
-    settings = _settings()
+    settings = _settings(_arn(context))
     delivery = KinesisDelivery(_client("kinesis"), settings.destination_stream, settings.delivery)
-    with _observed("put_batch", event) as metrics:
-        return steps.put_batch(event, _store(), delivery, settings.destination_stream, metrics)
+    with _observed("put_batch", event, context) as metrics:
+        return steps.put_batch(event, _store(settings), delivery, settings.destination_stream, metrics)
 
 
 @app.lambda_function(name="summarize")
 def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Summarize: count delivered and pending records, name where pending ones are."""
-    with _observed("summarize", event) as metrics:
-        return steps.summarize(event, _store(), metrics)
+    with _observed("summarize", event, context) as metrics:
+        return steps.summarize(event, _store(_settings(_arn(context))), metrics)
 
 
 # =========================================================================================

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.errors import ConfigurationError
+
+# Placeholders a stage's committed config may use in resource names, filled from the
+# Lambda's own ARN at run time (see Settings.resolve): bucket names are global, so they
+# carry account and region, and the committed .chalice/config.json carries no account id.
+_PLACEHOLDER = re.compile(r"\{(partition|region|account)\}")
 
 
 @dataclass(frozen=True)
@@ -90,11 +98,44 @@ class Settings:
             return self.state_machine_arn
         if not self.state_machine_name:
             raise ConfigurationError("set LOGSTEP_STATE_MACHINE_ARN or LOGSTEP_STATE_MACHINE_NAME")
-        parts = invoked_function_arn.split(":")
-        if len(parts) < 7 or parts[2] != "lambda":
-            raise ConfigurationError(f"cannot derive region/account from {invoked_function_arn!r}")
-        partition, region, account = parts[1], parts[3], parts[4]
-        return f"arn:{partition}:states:{region}:{account}:stateMachine:{self.state_machine_name}"
+        arn = arn_parts(invoked_function_arn)
+        return (
+            f"arn:{arn['partition']}:states:{arn['region']}:{arn['account']}"
+            f":stateMachine:{self.state_machine_name}"
+        )
+
+    def resolve(self, invoked_function_arn: str) -> Settings:
+        """These settings with ``{partition}``, ``{region}`` and ``{account}`` filled in.
+
+        The values come from the Lambda's own ARN
+        (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]), so one committed
+        stage config works in any account and region. Settings without placeholders are
+        returned unchanged whatever the ARN (the sandbox and tests pass none).
+        """
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), str)
+        }
+        templated = {name: value for name, value in fields.items() if _PLACEHOLDER.search(value)}
+        if not templated:
+            return self
+        values = arn_parts(invoked_function_arn)
+        filled: dict[str, Any] = {
+            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
+        }
+        return dataclasses.replace(self, **filled)
+
+
+def arn_parts(invoked_function_arn: str) -> dict[str, str]:
+    """Partition, region and account of a Lambda function ARN (raises ConfigurationError)."""
+    parts = invoked_function_arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or not parts[4]:
+        raise ConfigurationError(
+            f"cannot derive partition/region/account from {invoked_function_arn!r}: "
+            "outside Lambda, set names without {partition}/{region}/{account} placeholders"
+        )
+    return {"partition": parts[1], "region": parts[3], "account": parts[4]}
 
 
 def _log_level(raw: str) -> str:

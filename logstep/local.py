@@ -29,6 +29,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from logstep.health import format_health, health_from_emf
+
 HOST = "127.0.0.1"
 STAGE = "local"
 READY_TIMEOUT_SECONDS = 30.0
@@ -223,16 +225,25 @@ def _poll(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> 
             records = sandbox.pump()
             if records and not quiet:
                 print(f"[pipeline] {records} source records ingested", flush=True)
+            finished = False
             for execution in sandbox.executions():
                 name, status = execution["name"], execution["status"]
                 if status != "RUNNING" and name not in reported:
                     reported.add(name)
+                    finished = True
                     if not quiet:
                         print(f"[pipeline] execution {name}: {status}", flush=True)
+            if finished and not quiet:
+                # The same numbers the stage's CloudWatch metrics would show.
+                print(_indent(format_health(health_from_emf(sandbox.metric_documents))), flush=True)
         except Exception as e:  # keep polling: a failed poll is retried, like Lambda's
             if stop.is_set():
                 return
             print(f"[pipeline] poll failed ({type(e).__name__}: {e}); retrying", flush=True)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"[pipeline] {line}" for line in text.splitlines())
 
 
 def _wait_until_answering(api_url: str, sandbox: Any) -> None:

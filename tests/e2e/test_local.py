@@ -167,6 +167,12 @@ def test_onboard_over_http_write_events_and_read_transformed_documents(local: Lo
     assert (declined["level"], declined["orderId"]) == ("ERROR", 42)
     assert declined["cloudwatch"]["logGroup"] == GROUP
     assert declined["cloudwatch"]["logStream"] == "web-1"
+    # The health summary (what the stage's metrics would show) follows each execution.
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    while "RecordsDelivered 2" not in local.printed() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "[pipeline] health (the metrics" in local.printed()
+    assert "EventsIn 2  DocumentsOut 2  RecordsDelivered 2" in local.printed()
 
     status, removed = local.request("DELETE", f"/subscriptions?logGroupName={GROUP}")
     assert (status, removed["filterName"]) == (200, "logstep-local")

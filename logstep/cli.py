@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "list recent executions; failed ones with cause and pending records",
     ),
     "show": ("logstep.show", "one execution, step by step, from its history"),
+    "infra": ("logstep.infra", "render the infrastructure template for a stage"),
+    "deploy": ("logstep.deploy", "deploy a stage to AWS: stack, chalice deploy, mapping settings"),
+    "destroy": ("logstep.destroy", "remove a stage: subscription filters, Chalice, bucket, stack"),
+    "local": ("logstep.local", "run the sandbox as a service: moto server, onboarding API, pipeline"),
 }
 
 

@@ -29,9 +29,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import corpus  # noqa: E402
 import seed_transform  # noqa: E402
 
-from chalicelib import jsoncodec  # noqa: E402
 from chalicelib.envelope import Envelope, decode_base64_record  # noqa: E402
-from chalicelib.transform import TransformOptions, transform_envelope  # noqa: E402
+from chalicelib.transform import TransformOptions, serialise_envelope  # noqa: E402
 
 # Lambda's invocation payload limit, which caps a Kinesis event source batch.
 BATCH_BYTES = 6 * 1024 * 1024
@@ -40,11 +39,10 @@ BATCH_BYTES = 6 * 1024 * 1024
 def ours(datas: list[str], options: TransformOptions) -> int:
     """decode + transform + serialise every record the way the transform step does."""
     events = 0
-    dumps = jsoncodec.dumps
     for data in datas:
         decoded = decode_base64_record(data)
         if isinstance(decoded, Envelope):
-            serialised = [dumps(doc) for doc in transform_envelope(decoded, options).documents]
+            serialised = serialise_envelope(decoded, options).records
             events += len(serialised)
     return events
 
@@ -101,19 +99,18 @@ sys.path[:0] = [sys.argv[3], sys.argv[3] + "/bench"]
 which, path = sys.argv[1], sys.argv[2]
 datas = [r["kinesis"]["data"] for r in json.loads(open(path, "rb").read())["Records"]]
 if which == "ours":
-    from chalicelib import jsoncodec
     from chalicelib.batching import Record, encode_records, pack_chunks, partition_key_for
     from chalicelib.envelope import Envelope, decode_base64_record
     from chalicelib.settings import DeliveryLimits
-    from chalicelib.transform import TransformOptions, transform_envelope
+    from chalicelib.transform import TransformOptions, serialise_envelope
     options = TransformOptions()
     def records():
         for data in datas:
             decoded = decode_base64_record(data)
             if isinstance(decoded, Envelope):
-                documents = transform_envelope(decoded, options).documents
-                for event, document in zip(decoded.events, documents):
-                    yield Record(partition_key_for(event.id), jsoncodec.dumps(document))
+                serialised = serialise_envelope(decoded, options).records
+                for event, data in zip(decoded.events, serialised):
+                    yield Record(partition_key_for(event.id), data)
     def run():
         # as the transform step does: documents stream into delivery chunks, which are
         # encoded (and, in Lambda, written to S3) one at a time

@@ -39,7 +39,7 @@ from chalicelib.errors import (
 )
 from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import DeliveryLimits
-from chalicelib.transform import TransformOptions, transform_envelope
+from chalicelib.transform import TransformOptions, document_for, serialise_envelope
 
 # Step Functions caps a Fail state's cause at 32,768 characters; keep ours well inside.
 MAX_CAUSE_CHARS = 4000
@@ -151,14 +151,14 @@ def transform_batch(
             envelope = parse_envelope(jsoncodec.loads(line))
             if not isinstance(envelope, Envelope):
                 raise MalformedStateError("decoded.jsonl holds a line that is not an envelope")
-            result = transform_envelope(envelope, options)
+            result = serialise_envelope(envelope, options)
             counters["parseErrors"] += result.parse_errors
-            for event, document in zip(envelope.events, result.documents, strict=True):
+            for event, data in zip(envelope.events, result.records, strict=True):
                 key = partition_key_for(event.id)
-                data = jsoncodec.dumps(document)
                 if len(data) + len(key) > limits.record_bytes:
                     original = f"{ref.run}oversize/{event.id}.json"
                     store.put(original, data)
+                    document = document_for(event, envelope, options)
                     data = fit_document(document, data, key, limits.record_bytes, store.uri(original))
                     counters["oversize"] += 1
                 counters["documents"] += 1

@@ -30,7 +30,7 @@ from chalicelib.envelope import (
     decode_base64_record,
     parse_envelope,
 )
-from chalicelib.transform import OUTPUT_FORMATS, TransformOptions, transform_envelope
+from chalicelib.transform import OUTPUT_FORMATS, TransformOptions, serialise_envelope
 
 Decoded = Envelope | Malformed
 
@@ -152,14 +152,13 @@ def run(args: argparse.Namespace) -> int:
 def _write_documents(raw: bytes, args: argparse.Namespace, options: TransformOptions) -> int:
     out = sys.stdout.buffer
     malformed = 0
-    dumps = jsoncodec.dumps
     for envelope in read_input(raw, args):
         if isinstance(envelope, Malformed):
             malformed += 1
             print(f"logstep transform: skipped a record: {envelope.reason}", file=sys.stderr)
             continue
-        documents = transform_envelope(envelope, options).documents
-        if documents:
-            out.write(b"\n".join([dumps(document) for document in documents]) + b"\n")
+        records = serialise_envelope(envelope, options).records
+        if records:
+            out.write(b"\n".join(records) + b"\n")
     out.flush()
     return malformed

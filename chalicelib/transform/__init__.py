@@ -49,7 +49,7 @@ from chalicelib.transform.schema import (
     Outcome,
     format_timestamp,
 )
-from chalicelib.transform.templates import DocumentWriter, quote
+from chalicelib.transform.templates import DocumentWriter
 
 OUTPUT_FORMATS = ("logstep", "ecs")
 _LINE_ENDS = ("\n", "\r")
@@ -60,6 +60,7 @@ __all__ = [
     "SerialisedEnvelope",
     "TransformOptions",
     "TransformedEnvelope",
+    "document_for",
     "format_timestamp",
     "serialise_envelope",
     "transform_envelope",
@@ -206,6 +207,15 @@ def transform_event(event: LogEvent, envelope: Envelope, options: TransformOptio
     return _EnvelopeContext(envelope, options).document(event)
 
 
+def document_for(event: LogEvent, envelope: Envelope, options: TransformOptions) -> Document:
+    """One event's document exactly as ``transform_envelope`` makes it; never raises."""
+    context = _EnvelopeContext(envelope, options)
+    try:
+        return context.document(event)
+    except Exception:  # a parser bug: the plain-text document, as in transform_envelope
+        return context.plain_document(event)
+
+
 def transform_envelope(envelope: Envelope, options: TransformOptions) -> TransformedEnvelope:
     """Every event of an envelope -> documents, in order. Never raises."""
     context = _EnvelopeContext(envelope, options)
@@ -241,26 +251,23 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
     dumps = jsoncodec.dumps
     writers: dict[str, Any] = {}
     plain = None
-    cloudwatch = owner = ""
     if _templates_apply(envelope, options):
-        writer = DocumentWriter(context.lambda_base, _PARSERS, json_objects=not options.json_fields_key)
-        writers, plain = writer.writers, writer.plain
-        # The cloudwatch object around the event's id and time, written once.
-        cloudwatch = (
-            f',"cloudwatch":{{"logGroup":{quote(envelope.log_group)},'
-            f'"logStream":{quote(envelope.log_stream)},"id":"'
+        writer = DocumentWriter(
+            (envelope.log_group, envelope.log_stream, envelope.owner),
+            context.lambda_base,
+            _PARSERS,
+            json_objects=not options.json_fields_key,
         )
-        owner = f'","owner":{quote(envelope.owner)},"timestamp":'
+        writers, plain = writer.writers, writer.plain
     for event in envelope.events:
-        event_id = event.id
-        stamp = event.timestamp
-        text = event.message.rstrip("\r\n")
-        write = writers.get(text[:1], plain)
+        # The first character of the line picks its writer (as it picks the general path's
+        # parser: stripping the line end changes it only for a line of only line ends).
+        write = writers.get(event.message[:1], plain)
         if write is not None:
             try:
-                head = write(text, stamp)
-                if head is not None:
-                    append(f"{head}{cloudwatch}{event_id}{owner}{stamp}}}}}".encode())
+                record = write(event)
+                if record is not None:
+                    append(record.encode())
                     continue
             except Exception:  # a writer's bug or a lone surrogate: the general path decides
                 pass

@@ -2,20 +2,20 @@
 
 Building a document dict per event and serialising it costs more than parsing the line.
 For the shapes that make up most of a Lambda log (START, END, REPORT, the Python and
-Node.js runtime lines, Lambda's JSON records, JSON objects, Go and plain text), this
-module writes the document's JSON from fragments computed once per envelope and the
-line's own values, escaped by the standard library's C JSON string encoder.
+Node.js runtime lines, log4j2 lines, Lambda's JSON records, other JSON objects, Go and
+plain text), this module writes each event's record (its document as JSON, ``cloudwatch``
+last) from fragments computed once per envelope and the line's own values, escaped by
+orjson.
 
-The general path (``chalicelib.transform``) stays the reference: every writer here
-returns None for any line that is not exactly in its shape, and that line takes the
-general path. What a writer returns is, byte for byte, what ``jsoncodec.dumps`` writes
+The general path (``chalicelib.transform``) stays the reference: every writer returns
+None for any line that is not exactly in its shape, and that line takes the general
+path. What a writer returns is, character for character, what ``jsoncodec.dumps`` writes
 for the general path's document of the same line, keys in the same order; the tests
-compare the two paths on every fixture, the corpus and generated lines.
+compare the two paths on every fixture, the corpus and generated lines of every shape.
 
-A writer returns the document without its closing ``cloudwatch`` object (the caller
-appends it, with the event's id and time) and as ``str``: the caller encodes it, and a
-lone surrogate (which only ``jsoncodec.dumps``'s fallback can write) fails that encode
-and sends the line to the general path too.
+A writer returns ``str``; the caller encodes it, and a lone surrogate (which only
+``jsoncodec.dumps``'s fallback can write) fails that encode and sends the line to the
+general path too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.envelope import LogEvent
 from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
 from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
@@ -46,7 +47,7 @@ quote: Callable[[str], str] = encode_basestring
 _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
 
-Writer = Callable[[str, int], "str | None"]
+Writer = Callable[[LogEvent], "str | None"]
 
 # Level words as the runtimes write them -> the document's level (upper case); any
 # other spelling takes the general path.
@@ -62,24 +63,38 @@ _MAX_INT_DIGITS = 18
 
 
 class DocumentWriter:
-    """Writes the documents of one envelope's lines in the shapes above (logstep format)."""
+    """Writes the records of one envelope's lines in the shapes above (logstep format)."""
 
     __slots__ = (
+        "_cloudwatch",
         "_json_objects",
         "_lambda_alone",
         "_lambda_base",
         "_lambda_rest",
         "_lambda_rest_unversioned",
         "_lambdas",
+        "_owner",
         "_quoted",
         "writers",
     )
 
     def __init__(
-        self, lambda_base: dict[str, str] | None, general: Iterable[str], json_objects: bool
+        self,
+        cloudwatch: tuple[str, str, str],
+        lambda_base: dict[str, str] | None,
+        general: Iterable[str],
+        json_objects: bool,
     ) -> None:
-        """``general``: first characters the general path has parsers for; ``json_objects``:
-        whether JSON-object messages keep their fields at the top level (else: general path)."""
+        """``cloudwatch``: log group, log stream and owner; ``general``: first characters the
+        general path has parsers for; ``json_objects``: whether JSON-object messages keep
+        their fields at the top level (else they take the general path)."""
+        log_group, log_stream, owner = cloudwatch
+        # The cloudwatch object around each event's id and time. Event ids are written
+        # unquoted: the caller uses these templates only when every id needs no escape.
+        self._cloudwatch = (
+            f',"cloudwatch":{{"logGroup":{quote(log_group)},"logStream":{quote(log_stream)},"id":"'
+        )
+        self._owner = f'","owner":{quote(owner)},"timestamp":'
         self._lambda_base = lambda_base
         self._json_objects = json_objects
         base = lambda_base or {}
@@ -119,38 +134,50 @@ class DocumentWriter:
         )
         return fields
 
-    def plain(self, text: str, stamp: int) -> str | None:
+    # Each writer's result ends with the same cloudwatch object:
+    #   {self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}
+    # written inline (one string per record, not two).
+
+    def plain(self, event: LogEvent) -> str | None:
         """A line no parser reads: its text, the event's time."""
+        text = event.message.rstrip("\r\n")
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text).decode()}{self._lambda_alone}'
+            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text).decode()}'
+            f"{self._lambda_alone}{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def start(self, text: str, stamp: int) -> str | None:
+    def start(self, event: LogEvent) -> str | None:
         """``START RequestId: <id> Version: <version>``."""
+        text = event.message  # the regex's trailing \s* reads the line end as rstrip would
         match = _START.fullmatch(text)
         if match is None:
             return None
         request_id = match[1]
         quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
-            f'"lambda":{{"type":"START","requestId":{quoted},"version":{_dumps(match[2]).decode()}{self._lambda_rest_unversioned}}}'
+            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'"lambda":{{"type":"START","requestId":{quoted},"version":{_dumps(match[2]).decode()}'
+            f"{self._lambda_rest_unversioned}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def end(self, text: str, stamp: int) -> str | None:
+    def end(self, event: LogEvent) -> str | None:
         """``END RequestId: <id>``."""
+        text = event.message
         match = _END.fullmatch(text)
         if match is None:
             return None
         request_id = match[1]
         quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
             f'"lambda":{{"type":"END","requestId":{quoted}{self._lambda_rest}}}'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def report(self, text: str, stamp: int) -> str | None:
+    def report(self, event: LogEvent) -> str | None:
         """``REPORT RequestId: ...`` in the shape nearly every invocation writes."""
+        text = event.message
         match = _REPORT.fullmatch(text)
         if match is None:
             return None
@@ -176,47 +203,56 @@ class DocumentWriter:
             )
         quoted = self._quoted.get(request_id) or self._quote(request_id)
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
             f'"lambda":{{"type":"REPORT","requestId":{quoted},'
             f'"durationMs":{duration_ms!r},"billedDurationMs":{int(billed)},'
             f'"memorySizeMb":{int(size)},"maxMemoryUsedMb":{int(used)}'
             f"{init_field}{xray}{self._lambda_rest}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def python(self, text: str, stamp: int) -> str | None:
+    def python(self, event: LogEvent) -> str | None:
         """``[LEVEL]\\t<time>\\t<request id>\\t<message>`` (the Python runtime)."""
-        parts = text.split("\t", 3)
+        # The line end is all in the message part: splitting first, then stripping it, is
+        # what the general path's strip-then-split gives.
+        parts = event.message.split("\t", 3)
         if len(parts) != 4:
             return None
         head, written, request_id, body = parts
         level = _BRACKETED_LEVELS.get(head)
         if level is None or not is_canonical_time(written):
             return None
+        body = body.rstrip("\r\n")
+        if body[:1] == "{":
+            if not request_id or not self._json_objects:
+                return None  # the body's own request id, or the nesting key, decides
+            return _with_json_body(
+                f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}",'
+                f"{self._lambdas.get(request_id) or self._lambda(request_id)}",
+                body,
+                f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}",
+            )
         if request_id:
-            document = (
+            return (
                 f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}",'
                 f"{self._lambdas.get(request_id) or self._lambda(request_id)}"
+                f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
             )
-        else:
-            document = (
-                f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}"'
-                f"{self._lambda_alone}"
-            )
-        if body[:1] != "{":
-            return document
-        if not request_id or not self._json_objects:
-            return None  # the body's own request id, or the nesting key, decides
-        return _with_json_body(document, body)
+        return (
+            f'{{"timestamp":"{written}","message":{_dumps(body).decode()},"level":"{level}"'
+            f"{self._lambda_alone}{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+        )
 
-    def timestamped(self, text: str, stamp: int) -> str | None:
+    def timestamped(self, event: LogEvent) -> str | None:
         """A line starting with a digit: Node.js/.NET, log4j2, Go, or (VPC flow logs...) none."""
+        text = event.message
         separator = text[4:5]
         if separator == "/":
-            return self._go(text)
+            return self._go(event)
         if separator != "-":
-            return None if text[8:9] == "-" else self.plain(text, stamp)  # "-": perhaps log4j2
+            return None if text[8:9] == "-" else self.plain(event)  # "-": perhaps log4j2
         if text[10:11] == " ":
-            return self._log4j(text)
+            return self._log4j(event)
         # Node.js and .NET: <time>\t<request id>\t<LEVEL>\t<message>
         parts = text.split("\t", 3)
         if len(parts) != 4:
@@ -231,17 +267,27 @@ class DocumentWriter:
             or request_id in _NO_REQUEST_ID
         ):
             return None
-        document = (
+        body = body.rstrip("\r\n")
+        if body[:1] == "{":
+            if not self._json_objects:
+                return None
+            return _with_json_body(
+                f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
+                f'{self._lambdas.get(request_id) or self._lambda(request_id)},"level":"{level}"',
+                body,
+                f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}",
+            )
+        if body.startswith("Invoke Error"):
+            return None
+        return (
             f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
             f'{self._lambdas.get(request_id) or self._lambda(request_id)},"level":"{level}"'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
-        if body[:1] == "{":
-            return _with_json_body(document, body) if self._json_objects else None
-        return None if body.startswith("Invoke Error") else document
 
-    def _log4j(self, text: str) -> str | None:
+    def _log4j(self, event: LogEvent) -> str | None:
         # Java, log4j2 with the AWS pattern: <time> <request id> <LEVEL> <logger>[:<line>] - <message>
-        match = _LOG4J.match(text)
+        match = _LOG4J.match(event.message.rstrip("\r\n"))
         if match is None:
             return None
         written, request_id, word, logger, body = match.groups()
@@ -254,24 +300,30 @@ class DocumentWriter:
                 f'{{"timestamp":"{timestamp}","message":{_dumps(body).decode()},'
                 f"{self._lambdas.get(request_id) or self._lambda(request_id)},"
                 f'"level":"{level}","logger":{_dumps(logger).decode()}'
+                f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
             )
         return (
             f'{{"timestamp":"{timestamp}","message":{_dumps(body).decode()},'
             f'"level":"{level}","logger":{_dumps(logger).decode()}{self._lambda_alone}'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def _go(self, text: str) -> str | None:
+    def _go(self, event: LogEvent) -> str | None:
         # YYYY/MM/DD HH:MM:SS[.ffffff] <message>
-        match = _GO.match(text)
+        match = _GO.match(event.message.rstrip("\r\n"))
         if match is None:
             return None
         timestamp = normalise_time(match[1])
         if timestamp is None:
             return None
-        return f'{{"timestamp":"{timestamp}","message":{_dumps(match[2]).decode()}{self._lambda_alone}'
+        return (
+            f'{{"timestamp":"{timestamp}","message":{_dumps(match[2]).decode()}{self._lambda_alone}'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+        )
 
-    def json_object(self, text: str, stamp: int) -> str | None:
+    def json_object(self, event: LogEvent) -> str | None:
         """Lambda's ``platform.*`` records, its JSON application records, JSON without schema names."""
+        text = event.message.rstrip("\r\n")
         try:
             value = orjson.loads(text)
         except _JSONDecodeError:
@@ -280,16 +332,16 @@ class DocumentWriter:
             return None
         kind = value.get("type")
         if type(kind) is str and kind.startswith("platform.") and "record" in value:
-            return self._platform_record(value, text, stamp)
+            return self._platform_record(value, text, event)
         if "lambda" in value or "cloudwatch" in value:
             return None
         if TIMESTAMP in value or LEVEL in value or MESSAGE in value:
-            return self._application_record(value)
+            return self._application_record(value, event)
         if "time" in value or "eventTime" in value:
             return None
-        return self._object(value, text, stamp)
+        return self._object(value, text, event)
 
-    def _platform_record(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
+    def _platform_record(self, value: dict[str, Any], text: str, event: LogEvent) -> str | None:
         doc: dict[str, Any] = {TIMESTAMP: None}
         apply_platform_record(value, doc)
         timestamp = doc[TIMESTAMP]
@@ -301,12 +353,14 @@ class DocumentWriter:
             return None
         if _BIG_NUMBER in fields:
             return None  # perhaps read from an integer beyond 64 bits (see _BIG_NUMBER)
+        if timestamp is None:
+            timestamp = format_timestamp(event.timestamp)
         return (
-            f'{{"timestamp":"{format_timestamp(stamp) if timestamp is None else timestamp}",'
-            f'"message":{_dumps(text).decode()},"lambda":{fields}'
+            f'{{"timestamp":"{timestamp}","message":{_dumps(text).decode()},"lambda":{fields}'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def _application_record(self, value: dict[str, Any]) -> str | None:
+    def _application_record(self, value: dict[str, Any], event: LogEvent) -> str | None:
         # {"timestamp": <canonical>, "level": <LEVEL>, "message": <str>, "requestId": <id>, ...}:
         # the record's own values are the document's, so none is shadowed.
         timestamp = value.pop(TIMESTAMP, None)
@@ -333,9 +387,10 @@ class DocumentWriter:
             f'{{"timestamp":"{timestamp}","message":{_dumps(message).decode()},"level":"{level}",'
             f"{self._lambdas.get(request_id) or self._lambda(request_id)}"
             f"{',' if value else ''}{rest[1:-1]}"
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
-    def _object(self, value: dict[str, Any], text: str, stamp: int) -> str | None:
+    def _object(self, value: dict[str, Any], text: str, event: LogEvent) -> str | None:
         # A JSON object with no schema name and no time: its fields after the message.
         if self._lambda_base is not None and ("requestId" in value or "AWSRequestId" in value):
             return None
@@ -346,23 +401,22 @@ class DocumentWriter:
         if _BIG_NUMBER in rest:
             return None
         return (
-            f'{{"timestamp":"{format_timestamp(stamp)}","message":{_dumps(text).decode()}'
+            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text).decode()}'
             f"{',' if value else ''}{rest[1:-1]}{self._lambda_alone}"
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 
 
-def _with_json_body(document: str, body: str) -> str | None:
+def _with_json_body(document: str, body: str, cloudwatch: str) -> str | None:
     """A runtime line whose message is a JSON object: its fields after the prefix's (which win)."""
     if body[-1:] != "}":
-        return document  # not read as JSON
+        return document + cloudwatch  # not read as JSON
     try:
         value = orjson.loads(body)
     except _JSONDecodeError:
         return None
-    if type(value) is not dict:
-        return document
-    if not value:
-        return document
+    if type(value) is not dict or not value:
+        return document + cloudwatch
     if not RESERVED_FIELDS.isdisjoint(value):
         return None
     try:
@@ -371,4 +425,4 @@ def _with_json_body(document: str, body: str) -> str | None:
         return None
     if _BIG_NUMBER in rest:
         return None
-    return f"{document},{rest[1:-1]}"
+    return f"{document},{rest[1:-1]}{cloudwatch}"

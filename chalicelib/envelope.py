@@ -8,7 +8,6 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CloudWatchLogs-Subscrip
 
 from __future__ import annotations
 
-import base64
 import binascii
 import zlib
 from dataclasses import dataclass
@@ -160,7 +159,8 @@ def _decode_data_message(raw: bytes) -> Envelope | None:
 def decode_base64_record(data: str | bytes) -> Decoded:
     """Decode the base64 ``kinesis.data`` of a Lambda Kinesis event record; never raises."""
     try:
-        raw = base64.b64decode(data, validate=True)
+        # base64.b64decode(data, validate=True) without its copy of a str into bytes first
+        raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as e:
         return Malformed(f"not base64: {e}")
     return decode_record(raw)

@@ -221,5 +221,7 @@ def epoch_to_timestamp(value: object) -> str | None:
 def value_to_timestamp(value: object) -> str | None:
     """A JSON ``timestamp``/``time`` value (ISO-8601 text or epoch number) -> schema form."""
     if isinstance(value, str):
+        if is_canonical_time(value):  # what the runtimes and Lambda's JSON records write
+            return value
         return normalise_time(value) if 10 <= len(value) <= 40 else None
     return epoch_to_timestamp(value)

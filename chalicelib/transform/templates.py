@@ -60,6 +60,8 @@ _BIG_NUMBER = "e+"
 _MIN_PLAIN_FLOAT, _MAX_PLAIN_FLOAT = 1e-4, 1e16
 # Integers of at most 18 digits fit the 64 bits orjson writes.
 _MAX_INT_DIGITS = 18
+# A decimal of at most 15 significant digits prints back from its double as written.
+_MAX_PLAIN_DECIMAL_CHARS = 16
 
 
 class DocumentWriter:
@@ -182,18 +184,21 @@ class DocumentWriter:
         if match is None:
             return None
         request_id, duration, billed, size, used, init, trace, segment, sampled = match.groups()
-        if len(billed) > _MAX_INT_DIGITS or len(size) > _MAX_INT_DIGITS or len(used) > _MAX_INT_DIGITS:
-            return None
-        duration_ms = float(duration)
-        if not _MIN_PLAIN_FLOAT <= duration_ms < _MAX_PLAIN_FLOAT and duration_ms != 0:
+        duration_ms, billed_ms, size_mb, used_mb = (
+            _decimal_json(duration),
+            _integer_json(billed),
+            _integer_json(size),
+            _integer_json(used),
+        )
+        if duration_ms is None or billed_ms is None or size_mb is None or used_mb is None:
             return None
         if init is None:
             init_field = ""
         else:
-            init_ms = float(init)
-            if not _MIN_PLAIN_FLOAT <= init_ms < _MAX_PLAIN_FLOAT and init_ms != 0:
+            init_ms = _decimal_json(init)
+            if init_ms is None:
                 return None
-            init_field = f',"initDurationMs":{init_ms!r}'
+            init_field = f',"initDurationMs":{init_ms}'
         if trace is None:
             xray = ""
         else:
@@ -205,8 +210,8 @@ class DocumentWriter:
         return (
             f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
             f'"lambda":{{"type":"REPORT","requestId":{quoted},'
-            f'"durationMs":{duration_ms!r},"billedDurationMs":{int(billed)},'
-            f'"memorySizeMb":{int(size)},"maxMemoryUsedMb":{int(used)}'
+            f'"durationMs":{duration_ms},"billedDurationMs":{billed_ms},'
+            f'"memorySizeMb":{size_mb},"maxMemoryUsedMb":{used_mb}'
             f"{init_field}{xray}{self._lambda_rest}}}"
             f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
@@ -405,6 +410,37 @@ class DocumentWriter:
             f"{',' if value else ''}{rest[1:-1]}{self._lambda_alone}"
             f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
+
+
+def _decimal_json(text: str) -> str | None:
+    """Digits "." digits -> what orjson writes for ``float(text)``; None beyond plain floats.
+
+    Most durations are already that text: ASCII, no leading zero, no trailing zero in the
+    fraction, at most 15 significant digits and not below 1e-4, so the double nearest to
+    them prints back as them (15 digits survive a round trip through a double, and a
+    shorter decimal printing the same double would be a second such decimal).
+    """
+    if (
+        text.isascii()
+        and len(text) <= _MAX_PLAIN_DECIMAL_CHARS
+        and (text[0] != "0" or text[1] == ".")
+        and (text[-1] != "0" or text[-2] == ".")
+        and not text.startswith("0.0000")
+    ):
+        return text
+    value = float(text)
+    if value != 0 and not _MIN_PLAIN_FLOAT <= value < _MAX_PLAIN_FLOAT:
+        return None
+    return repr(value)
+
+
+def _integer_json(text: str) -> str | None:
+    """Digits -> what orjson writes for ``int(text)``; None beyond 18 digits (64 bits)."""
+    if len(text) > _MAX_INT_DIGITS:
+        return None
+    if text.isascii() and (text[0] != "0" or len(text) == 1):
+        return text
+    return str(int(text))
 
 
 def _with_json_body(document: str, body: str, cloudwatch: str) -> str | None:

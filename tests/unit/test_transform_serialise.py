@@ -32,6 +32,7 @@ from chalicelib.envelope import (
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope, transform_envelope
 from chalicelib.transform.runtimes import LEVELS
 from chalicelib.transform.schema import checked_canonical_time, is_canonical_time, normalise_time
+from chalicelib.transform.templates import _decimal_json, _integer_json
 from tests.helpers import corpus_dir, envelope, gzip_json, load_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +68,8 @@ def make_envelope(messages: list[str], stream: int = 0, timestamp: int = 1_772_6
         log_stream=log_stream,
         subscription_filters=(),
         events=tuple(
-            LogEvent(id=f"3800000000{i:05d}", timestamp=timestamp + i, message=m) for i, m in enumerate(messages)
+            LogEvent(id=f"3800000000{i:05d}", timestamp=timestamp + i, message=m)
+            for i, m in enumerate(messages)
         ),
     )
 
@@ -131,27 +133,34 @@ times = st.sampled_from(
     ]
 )
 json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | hostile_text,
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | hostile_text,
     lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(hostile_text | st.sampled_from(["level"]), children, max_size=4)
+        st.lists(children, max_size=3)
+        | st.dictionaries(hostile_text | st.sampled_from(["level"]), children, max_size=4)
     ),
     max_leaves=12,
 )
 json_objects = st.dictionaries(
     st.sampled_from(
-        ["timestamp", "time", "eventTime", "level", "message", "requestId", "AWSRequestId", "lambda", "cloudwatch"]
+        [
+            "timestamp",
+            "time",
+            "eventTime",
+            "level",
+            "message",
+            "requestId",
+            "AWSRequestId",
+            "lambda",
+            "cloudwatch",
+        ]
     )
     | hostile_text,
     json_values | times | levels | request_ids,
     max_size=6,
 )
-numbers = st.sampled_from(["0.00", "1.5", "340.08", "340.10", "0.00001", "1" * 25 + ".5", "12", "0"]) | st.from_regex(
-    r"\A[0-9]{1,20}\.[0-9]{1,3}\Z"
-)
+numbers = st.sampled_from(
+    ["0.00", "1.5", "340.08", "340.10", "0.00001", "1" * 25 + ".5", "12", "0"]
+) | st.from_regex(r"\A[0-9]{1,20}\.[0-9]{1,3}\Z")
 integers = st.sampled_from(["1", "512", "0512", "9" * 19, "1" * 30]) | st.from_regex(r"\A[0-9]{1,20}\Z")
 
 
@@ -168,13 +177,15 @@ def lines(draw: Any) -> str:
         obj = json.dumps(draw(json_objects), ensure_ascii=draw(st.booleans()))
         line = f"[{level}]\t{time}\t{rid}\t{obj}" if shape == 2 else f"{time}\t{rid}\t{level}\t{obj}"
     elif shape == 4:
-        line = f"START RequestId: {rid} Version: {draw(hostile_text | st.just('$LATEST'))}{draw(st.sampled_from(['', ' ', '  ']))}"
+        version, end = draw(hostile_text | st.just("$LATEST")), draw(st.sampled_from(["", " ", "  "]))
+        line = f"START RequestId: {rid} Version: {version}{end}"
     elif shape == 5:
         line = f"END RequestId: {rid}"
     elif shape == 6:
         init = f"Init Duration: {draw(numbers)} ms\t" if draw(st.booleans()) else ""
+        sampled = draw(st.sampled_from(["true", "false"]))
         xray = (
-            f"\nXRAY TraceId: 1-{draw(hostile_text)}\tSegmentId: ab\tSampled: {draw(st.sampled_from(['true', 'false']))}\t"
+            f"\nXRAY TraceId: 1-{draw(hostile_text)}\tSegmentId: ab\tSampled: {sampled}\t"
             if draw(st.booleans())
             else ""
         )
@@ -188,7 +199,11 @@ def lines(draw: Any) -> str:
         record = {"timestamp": time, "level": level, "requestId": rid, "message": body, **draw(json_objects)}
         line = json.dumps(record, ensure_ascii=draw(st.booleans()))
     elif shape == 9:
-        record = {"time": time, "type": "platform.report", "record": {"requestId": rid, "metrics": draw(json_objects)}}
+        record = {
+            "time": time,
+            "type": "platform.report",
+            "record": {"requestId": rid, "metrics": draw(json_objects)},
+        }
         line = json.dumps(record)
     elif shape == 10:
         line = f"2026/03/04 05:06:{draw(st.sampled_from(['07', '61', '07.123456']))} {body}"
@@ -207,7 +222,9 @@ def lines(draw: Any) -> str:
     stream=st.integers(min_value=0, max_value=len(STREAMS) - 1),
     variant=st.sampled_from(sorted(OPTIONS)),
 )
-def test_generated_lines_serialise_as_the_general_path(messages: list[str], stream: int, variant: str) -> None:
+def test_generated_lines_serialise_as_the_general_path(
+    messages: list[str], stream: int, variant: str
+) -> None:
     assert_same_bytes(make_envelope(messages, stream), OPTIONS[variant])
 
 
@@ -280,6 +297,29 @@ def test_the_string_encoder_escapes_exactly_as_orjson() -> None:
 @given(st.floats(min_value=1e-4, max_value=1e16, exclude_max=True) | st.just(0.0))
 def test_python_writes_floats_in_the_duration_range_as_orjson(value: float) -> None:
     assert repr(value) == orjson.dumps(value).decode()
+
+
+@given(
+    st.from_regex(r"\A[0-9]{1,20}\.[0-9]{1,20}\Z")
+    | st.from_regex(r"\A\d{1,3}\.\d{1,3}\Z")
+    | numbers.filter(lambda text: "." in text)  # what the REPORT regex reads: \d+\.\d+
+)
+def test_report_decimals_are_written_as_orjson_writes_their_float(text: str) -> None:
+    written = _decimal_json(text)
+    value = float(text)
+    if written is None:
+        assert value != 0 and not 1e-4 <= value < 1e16
+    else:
+        assert written == orjson.dumps(value).decode()
+
+
+@given(st.from_regex(r"\A[0-9]{1,25}\Z") | st.from_regex(r"\A\d{1,5}\Z") | integers)
+def test_report_integers_are_written_as_orjson_writes_them(text: str) -> None:
+    written = _integer_json(text)
+    if written is None:
+        assert len(text) > 18
+    else:
+        assert written == orjson.dumps(int(text)).decode()
 
 
 @given(

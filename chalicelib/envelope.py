@@ -52,6 +52,13 @@ class LogEvent(msgspec.Struct, frozen=True, gc=False):
     message: str
 
 
+class DecodedEvents(tuple[LogEvent, ...]):
+    """Events ``decode_record`` read in CloudWatch's own shape: every id a non-empty string,
+    every timestamp an integer within 64 bits. A tuple; the serialiser need not check again."""
+
+    __slots__ = ()
+
+
 class _DataMessage(msgspec.Struct, rename="camel", gc=False):
     """A subscription message in the shape CloudWatch sends a DATA_MESSAGE (decoding only)."""
 
@@ -151,7 +158,7 @@ def _decode_data_message(raw: bytes) -> Envelope | None:
         subscription_filters=tuple(f for f in filters if isinstance(f, str))
         if isinstance(filters, list)
         else (),
-        events=tuple(events),
+        events=DecodedEvents(events),
         policy_level=policy_level if isinstance(policy_level, str) else None,
     )
 

@@ -23,7 +23,7 @@ from operator import attrgetter
 from typing import Any
 
 from chalicelib import jsoncodec
-from chalicelib.envelope import Envelope, LogEvent
+from chalicelib.envelope import DecodedEvents, Envelope, LogEvent
 from chalicelib.transform.ecs import to_ecs
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
@@ -290,13 +290,9 @@ def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
         ids = "".join(map(_EVENT_ID, events))
     except TypeError:  # not an envelope decode_record or parse_envelope made
         return False
-    timestamps = list(map(_EVENT_TIME, events))
-    if set(map(type, timestamps)) != {int}:
-        return False
+    if type(events) is not DecodedEvents:  # else decode_record checked the times
+        timestamps = list(map(_EVENT_TIME, events))
+        if set(map(type, timestamps)) != {int} or min(timestamps) < _MIN_INT or max(timestamps) > _MAX_INT:
+            return False
     # isascii is O(1) on a str; bytes.isalnum runs ~10x faster than str.isalnum
-    return (
-        ids.isascii()
-        and ids.encode().isalnum()
-        and min(timestamps) >= _MIN_INT
-        and max(timestamps) <= _MAX_INT
-    )
+    return ids.isascii() and ids.encode().isalnum()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, cast
@@ -30,6 +31,14 @@ try:  # ISA-L inflates gzip/zlib about twice as fast as zlib (same formats; its 
 except ImportError:  # pragma: no cover - isal ships with requirements.txt; zlib is the fallback
     _inflate = zlib.decompress
     _DECOMPRESS_ERRORS = (ValueError, zlib.error)
+
+_fast_b64decode: Callable[..., bytes] | None
+try:  # SIMD base64, ~30x faster than binascii; what it accepts binascii accepts, same bytes (tested)
+    from pybase64 import b64decode as _pybase64_decode
+
+    _fast_b64decode = _pybase64_decode
+except ImportError:  # pragma: no cover - pybase64 ships with requirements.txt
+    _fast_b64decode = None
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A zlib stream starts with CMF=0x78 for a 32 KiB window and a check (CMF*256+FLG) % 31 == 0.
@@ -165,12 +174,21 @@ def _decode_data_message(raw: bytes) -> Envelope | None:
 
 def decode_base64_record(data: str | bytes) -> Decoded:
     """Decode the base64 ``kinesis.data`` of a Lambda Kinesis event record; never raises."""
+    return decode_record(raw) if isinstance(raw := b64decode(data), bytes) else raw
+
+
+def b64decode(data: str | bytes) -> bytes | Malformed:
+    """``base64.b64decode(data, validate=True)``, or why not; never raises."""
+    if _fast_b64decode is not None:
+        try:
+            return _fast_b64decode(data, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            pass  # binascii, which accepts a little more (excess padding), decides and says why
     try:
-        # base64.b64decode(data, validate=True) without its copy of a str into bytes first
-        raw = binascii.a2b_base64(data, strict_mode=True)
+        # base64.b64decode without its copy of a str into bytes first
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as e:
         return Malformed(f"not base64: {e}")
-    return decode_record(raw)
 
 
 def parse_envelope(message: Any) -> Decoded:

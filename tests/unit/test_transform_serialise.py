@@ -8,8 +8,11 @@ the facts about orjson and msgspec that they rest on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib.util
 import json
+import string
 import zlib
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -25,6 +28,7 @@ from chalicelib.envelope import (
     Envelope,
     LogEvent,
     Malformed,
+    b64decode,
     decode_base64_record,
     decode_record,
     parse_envelope,
@@ -403,3 +407,20 @@ def test_decode_record_reads_odd_events_as_the_general_path(text: bytes) -> None
 
     raw = gzip.compress(raw_message)
     assert decode_record(raw) == general_decode(raw)
+
+
+def binascii_decode(data: str) -> bytes | Malformed:
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as e:
+        return Malformed(f"not base64: {e}")
+
+
+@settings(max_examples=500)
+@given(
+    st.text(alphabet=st.sampled_from(string.ascii_letters + string.digits + "+/=\n -_é"))
+    | st.binary(max_size=40).map(lambda raw: base64.b64encode(raw).decode())
+)
+def test_b64decode_is_binasciis_strict_base64(data: str) -> None:
+    # pybase64 is the fast path; binascii (what base64.b64decode(validate=True) runs) the reference.
+    assert b64decode(data) == binascii_decode(data)

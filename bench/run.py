@@ -58,15 +58,20 @@ def seed(datas: list[str]) -> int:
     return events
 
 
-def timed(runs: int, work: Callable[[], int]) -> tuple[list[float], int]:
-    """CPU seconds of this process per run: the machine is shared, wall time is not ours alone."""
-    times = []
-    events = 0
+def timed(runs: int, works: dict[str, Callable[[], int]]) -> dict[str, tuple[list[float], int]]:
+    """CPU seconds of this process per run: the machine is shared, wall time is not ours alone.
+
+    The works take turns, run after run, so a change in the machine's load during the
+    benchmark falls on all of them alike rather than on whichever ran last.
+    """
+    out: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in works}
     for _ in range(runs):
-        start = time.process_time()
-        events = work()
-        times.append(time.process_time() - start)
-    return times, events
+        for name, work in works.items():
+            start = time.process_time()
+            events = work()
+            out[name][0].append(time.process_time() - start)
+            out[name] = (out[name][0], events)
+    return out
 
 
 def corpus_file(records: int, events_per_record: int, seed_value: int) -> Path:
@@ -144,17 +149,21 @@ def memory(which: str, path: Path, trace: bool) -> dict[str, float]:
     return dict(json.loads(result.stdout))
 
 
-def whole_process(command: list[str], runs: int) -> tuple[list[float], list[float]]:
-    """CPU seconds (user + sys of the child) and wall seconds of each run."""
-    cpu, wall = [], []
+def whole_process(commands: list[list[str]], runs: int) -> list[tuple[list[float], list[float]]]:
+    """CPU seconds (user + sys of the child) and wall seconds of each run of each command.
+
+    The commands take turns, run after run (see ``timed``).
+    """
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in commands]
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, check=True, cwd=ROOT)
-        wall.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return cpu, wall
+        for command, (cpu, wall) in zip(commands, out, strict=True):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, check=True, cwd=ROOT)
+            wall.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return out
 
 
 def import_check() -> tuple[float, list[str]]:
@@ -199,7 +208,10 @@ def main() -> int:
         f"{args.records * args.events_per_record:,} events, {gz_bytes / 1e6:.1f} MB gzip'd, "
         f"{raw_bytes / 1e6:.1f} MB decompressed; file {path.stat().st_size / 1e6:.1f} MB"
     )
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (shared; figures are best of {args.runs})")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs "
+        f"(shared; figures are best of {args.runs}, runs interleaved)"
+    )
 
     options = TransformOptions()
     ecs = TransformOptions(output_format="ecs")
@@ -208,12 +220,15 @@ def main() -> int:
     results: dict[str, object] = {}
     print("\nin-process, decode + transform + serialise, one core:")
     rows = []
-    for name, work in (
-        ("seed (stdlib)", lambda: seed(datas)),
-        ("logstep", lambda: ours(datas, options)),
-        ("logstep ecs", lambda: ours(datas, ecs)),
-    ):
-        times, events = timed(args.runs, work)
+    measured = timed(
+        args.runs,
+        {
+            "seed (stdlib)": lambda: seed(datas),
+            "logstep": lambda: ours(datas, options),
+            "logstep ecs": lambda: ours(datas, ecs),
+        },
+    )
+    for name, (times, events) in measured.items():
         best = min(times)
         rows.append((name, events / best, raw_bytes / best / 1e6, times))
         mb_s = raw_bytes / best / 1e6
@@ -246,8 +261,7 @@ def main() -> int:
     logstep_bin = str(Path(sys.executable).parent / "logstep")
     seed_cmd = [sys.executable, str(HERE / "seed_transform.py"), str(path)]
     ours_cmd = [logstep_bin, "transform", str(path)]
-    seed_cpu, seed_wall = whole_process(seed_cmd, args.runs)
-    ours_cpu, ours_wall = whole_process(ours_cmd, args.runs)
+    (seed_cpu, seed_wall), (ours_cpu, ours_wall) = whole_process([seed_cmd, ours_cmd], args.runs)
     events = args.records * args.events_per_record
     print(f"  seed script        {events / min(seed_cpu):>10,.0f} events/s  CPU {fmt(seed_cpu)}")
     print(f"  logstep transform  {events / min(ours_cpu):>10,.0f} events/s  CPU {fmt(ours_cpu)}")

@@ -71,7 +71,7 @@ def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
     settings = _settings()
     options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
-    return steps.transform_batch(event, _store(), settings.delivery, options)
+    return steps.transform_batch(event, _store(), settings.delivery, options, settings.packing)
 
 
 @app.lambda_function(name="put_batch")

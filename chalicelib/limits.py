@@ -27,5 +27,13 @@ MAX_STATE_PAYLOAD_BYTES = 256 * 1024
 MAX_RECORDS_PER_CHUNK = 10_000
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
+# Aggregated output (LOGSTEP_OUTPUT_RECORDS=aggregated): documents are packed into KPL
+# aggregated records of up to this many bytes (data + partition key). A provisioned
+# stream bills a PUT payload unit per 25 KB of a record and Firehose bills ingestion in
+# 5 KB steps: 25,000 bytes is one payload unit and five Firehose steps, whichever way
+# "KB" is counted, and ~40 times below the 1 MiB record limit, so a record never
+# approaches it. https://aws.amazon.com/kinesis/data-streams/pricing/
+AGGREGATED_RECORD_BYTES = 25_000
+
 # Execution names: 1-80 characters of [A-Za-z0-9-_].
 MAX_EXECUTION_NAME_CHARS = 80

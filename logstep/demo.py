@@ -40,6 +40,9 @@ SUMMARY_KEYS = (
     "s3_requests",
     "source",
     "log_bytes_in",
+    "output_records",
+    "settings",
+    "claimcheck",
     "elapsed_seconds",
 )
 
@@ -67,6 +70,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.01,
         help="multiplier on Retry backoff sleeps (1 = real time)",
+    )
+    parser.add_argument(
+        "--output-records",
+        choices=("single", "aggregated"),
+        default="single",
+        help="one document per destination record, or many per KPL aggregated record",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a stage environment variable for the Lambda handlers (repeatable), "
+        "e.g. LOGSTEP_MAX_CHUNK_BYTES=33554432",
     )
     parser.add_argument("--out", help="write every delivered document here, one JSON per line")
     parser.add_argument("--summary-json", help="write the run's counters here")
@@ -147,14 +164,27 @@ def write_input(sandbox: Any, path: str) -> Expected:
     return expected
 
 
+def stage_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The Lambda handlers' extra stage environment from --output-records and --env."""
+    environment = {"LOGSTEP_OUTPUT_RECORDS": args.output_records}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
+        environment[name] = value
+    return environment
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print progress and a summary."""
     from chalicelib import jsoncodec
+    from chalicelib.aggregation import deaggregate_all
     from chalicelib.claimcheck import ClaimCheck
     from logstep.faults import FaultPlan
     from logstep.history import count_execution, execution_history
     from logstep.replay import pending_sets
     from logstep.sandbox import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
+    from logstep.units import record_units
 
     started = time.monotonic()
     plan = FaultPlan(
@@ -163,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         internal_failure_rate=args.internal_failure_rate,
         call_throttle_rate=args.call_throttle_rate,
     )
-    config = SandboxConfig(faults=plan, time_scale=args.time_scale)
+    environment = stage_environment(args)
+    config = SandboxConfig(faults=plan, time_scale=args.time_scale, environment=environment)
     with Sandbox(config) as sandbox:
         _progress(
             args,
@@ -193,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         source = list(sandbox.read_stream(sandbox.source_stream))
         expected.source_records = len(source)
         expected.source_bytes = sum(len(r["Data"]) for r in source)
+        source_units = record_units(len(r["Data"]) + len(r["PartitionKey"].encode()) for r in source)
         ingested = sandbox.drain()
         _progress(args, f"event source poller: {ingested} source records -> ingest")
 
@@ -230,9 +262,15 @@ def run(args: argparse.Namespace) -> int:
                 quarantined += int(jsoncodec.loads(summary).get("quarantined", 0))
             if execution["status"] == "FAILED":
                 for pending in pending_sets(store, run_prefix):
-                    pending_records += len(pending.records)
-                    for record in pending.records:
+                    documents_pending = deaggregate_all(pending.records)
+                    pending_records += len(documents_pending)
+                    for record in documents_pending:
                         pending_ids.add(str(jsoncodec.loads(record.data)["cloudwatch"]["id"]))
+        claimcheck = {"objects": 0, "bytes": 0}
+        for page in sandbox.client("s3").get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket):
+            for item in page.get("Contents", []):
+                claimcheck["objects"] += 1
+                claimcheck["bytes"] += int(item["Size"])
         documents = sandbox.read_destination()
         delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
         if args.out:
@@ -272,10 +310,18 @@ def run(args: argparse.Namespace) -> int:
                 "records": sandbox.faults.counters.records_written,
                 "bytes": sandbox.faults.counters.bytes_written,
                 "record_errors": dict(sandbox.faults.counters.record_errors),
+                "units": dict(sandbox.faults.counters.units),
             },
             "s3_requests": dict(sandbox.s3_requests),
-            "source": {"records": expected.source_records, "bytes": expected.source_bytes},
+            "source": {
+                "records": expected.source_records,
+                "bytes": expected.source_bytes,
+                "units": source_units,
+            },
             "log_bytes_in": expected.log_bytes,
+            "output_records": args.output_records,
+            "settings": environment,
+            "claimcheck": claimcheck,
             "elapsed_seconds": round(time.monotonic() - started, 2),
         }
     if args.summary_json:
@@ -300,6 +346,7 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
         f"  missing                  {s['missing_events']}",
         f"  batches (executions)     {s['batches']}: {ex}",
         f"  delivery chunks          {s['chunks']}",
+        f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
         f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
         f"record errors {pr['record_errors'] or 'none'}",
         f"  retries (Step Functions) {s['retries']}",

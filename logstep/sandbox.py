@@ -523,5 +523,16 @@ class Sandbox:
                 iterator = response.get("NextShardIterator")
 
     def read_destination(self) -> list[dict[str, Any]]:
-        """Every document on the destination stream."""
-        return [json.loads(r["Data"]) for r in self.read_stream(self.destination_stream)]
+        """Every document on the destination stream, de-aggregating KPL aggregated records.
+
+        In ``LOGSTEP_OUTPUT_RECORDS=aggregated`` mode one Kinesis record carries many
+        documents; like Firehose and the KCL, this reads the documents out of it.
+        """
+        from chalicelib.aggregation import deaggregate
+        from chalicelib.batching import Record
+
+        documents: list[dict[str, Any]] = []
+        for r in self.read_stream(self.destination_stream):
+            record = Record(partition_key=r["PartitionKey"], data=r["Data"])
+            documents.extend(json.loads(user.data) for user in deaggregate(record))
+        return documents

@@ -37,6 +37,7 @@ SUMMARY_KEYS = (
     "largest_state_payload_bytes",
     "lambda",
     "put_records",
+    "destination_documents",
     "s3_requests",
     "source",
     "log_bytes_in",
@@ -85,8 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a stage environment variable for the Lambda handlers (repeatable), "
         "e.g. LOGSTEP_MAX_CHUNK_BYTES=33554432",
     )
+    parser.add_argument("--source-shards", type=int, default=2, help="shards of the source stream")
+    parser.add_argument("--destination-shards", type=int, default=2, help="shards of the destination stream")
     parser.add_argument("--out", help="write every delivered document here, one JSON per line")
     parser.add_argument("--summary-json", help="write the run's counters here")
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait for the executions to end"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -194,7 +200,13 @@ def run(args: argparse.Namespace) -> int:
         call_throttle_rate=args.call_throttle_rate,
     )
     environment = stage_environment(args)
-    config = SandboxConfig(faults=plan, time_scale=args.time_scale, environment=environment)
+    config = SandboxConfig(
+        faults=plan,
+        time_scale=args.time_scale,
+        environment=environment,
+        source_shards=args.source_shards,
+        destination_shards=args.destination_shards,
+    )
     with Sandbox(config) as sandbox:
         _progress(
             args,
@@ -243,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{pb.invocations if pb else 0}",
                 )
 
-        statuses = sandbox.wait_for_executions(timeout=600, on_progress=show)
+        statuses = sandbox.wait_for_executions(timeout=args.timeout, on_progress=show)
         sfn = sandbox.client("stepfunctions")
         store = ClaimCheck(sandbox.client("s3"), sandbox.bucket)
         transitions = retries = largest = chunks = quarantined = 0
@@ -271,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
             for item in page.get("Contents", []):
                 claimcheck["objects"] += 1
                 claimcheck["bytes"] += int(item["Size"])
-        documents = sandbox.read_destination()
+        destination = deaggregate_all(sandbox.read_destination_records())
+        documents = [jsoncodec.loads(user.data) for user in destination]
         delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
         if args.out:
             with open(args.out, "wb") as out:
@@ -313,6 +326,11 @@ def run(args: argparse.Namespace) -> int:
                 "units": dict(sandbox.faults.counters.units),
             },
             "s3_requests": dict(sandbox.s3_requests),
+            "destination_documents": {
+                "records": len(destination),
+                "bytes": sum(user.size for user in destination),
+                "units": record_units(user.size for user in destination),
+            },
             "source": {
                 "records": expected.source_records,
                 "bytes": expected.source_bytes,

@@ -522,17 +522,21 @@ class Sandbox:
                     break
                 iterator = response.get("NextShardIterator")
 
+    def read_destination_records(self) -> list[Any]:
+        """Every Kinesis record on the destination stream, as written (aggregated or not)."""
+        from chalicelib.batching import Record
+
+        return [
+            Record(partition_key=r["PartitionKey"], data=r["Data"])
+            for r in self.read_stream(self.destination_stream)
+        ]
+
     def read_destination(self) -> list[dict[str, Any]]:
         """Every document on the destination stream, de-aggregating KPL aggregated records.
 
         In ``LOGSTEP_OUTPUT_RECORDS=aggregated`` mode one Kinesis record carries many
         documents; like Firehose and the KCL, this reads the documents out of it.
         """
-        from chalicelib.aggregation import deaggregate
-        from chalicelib.batching import Record
+        from chalicelib.aggregation import deaggregate_all
 
-        documents: list[dict[str, Any]] = []
-        for r in self.read_stream(self.destination_stream):
-            record = Record(partition_key=r["PartitionKey"], data=r["Data"])
-            documents.extend(json.loads(user.data) for user in deaggregate(record))
-        return documents
+        return [json.loads(user.data) for user in deaggregate_all(self.read_destination_records())]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,8 @@ def test_aggregated_mode_delivers_every_event_once_through_faults(
     assert sleeps.calls
     # Each aggregated record is keyed by its first document's event id.
     for record in records:
-        assert record.partition_key == deaggregate(record)[0].partition_key
+        first = json.loads(deaggregate(record)[0].data)
+        assert record.partition_key == first["cloudwatch"]["id"]
 
 
 def test_aggregated_pending_records_are_counted_as_documents_and_replayed(

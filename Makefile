@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
+# Deploy settings: make deploy STAGE=prod REGION=eu-west-1 PROFILE=ops SET="StreamMode=ON_DEMAND"
+STAGE ?= dev
+AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,11 +36,28 @@ types: $(STAMP) ## mypy (strict on chalicelib/)
 
 check: lint types test ## lint, types and tests
 
+bench: $(STAMP) ## decode + transform + serialise: events/s, MB/s, 6 MB-batch memory, ratio to the seed
+	$(BIN)/python bench/run.py
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+deploy: $(STAMP) ## deploy STAGE (dev) to your AWS account: stack, chalice deploy, mapping settings
+	$(BIN)/logstep deploy --stage $(STAGE) $(AWS_ARGS) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help venv demo test lint types check format clean
+destroy: $(STAMP) ## remove STAGE: subscription filters, Chalice resources, bucket, stack (YES=1: no prompt)
+	$(BIN)/logstep destroy --stage $(STAGE) $(AWS_ARGS) $(if $(YES),--yes)
+
+infra: $(STAMP) ## render the CloudFormation template into build/infra/logstep-STAGE.json
+	$(BIN)/logstep infra --stage $(STAGE)
+
+package: $(STAMP) ## chalice package STAGE into build/package/STAGE and print its size
+	rm -rf build/package/$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) build/package/$(STAGE)
+	@du -k build/package/$(STAGE)/deployment.zip | awk '{print "deployment.zip: " $$1 " KiB"}'
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build
+
+.PHONY: help venv demo test lint types check bench format clean deploy destroy infra package

@@ -3,7 +3,12 @@ calls one chalicelib function and returns or raises."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -14,6 +19,8 @@ from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
 from chalicelib.delivery import KinesisDelivery
 from chalicelib.ingest import Ingest, source_records_from_event
+from chalicelib.logs import configure, execution_of, log_event
+from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import Settings
 from chalicelib.transform import TransformOptions
 
@@ -27,8 +34,44 @@ INGEST_BATCHING_WINDOW_SECONDS = 5
 
 
 @cache
-def _settings() -> Settings:
-    return Settings.from_env(os.environ)
+def _settings(invoked_function_arn: str = "") -> Settings:
+    # Names in the stage config may hold {account}/{region} (bucket names are global);
+    # the Lambda's own ARN fills them in, so the committed config has no account id.
+    settings = Settings.from_env(os.environ).resolve(invoked_function_arn)
+    configure(settings.log_level)
+    return settings
+
+
+def _arn(context: Any) -> str:
+    return str(getattr(context, "invoked_function_arn", "") or "")
+
+
+def _print_metrics(document: dict[str, Any]) -> None:
+    print(json.dumps(document, separators=(",", ":")), flush=True)
+
+
+# Where EMF documents go: stdout on Lambda (CloudWatch Logs extracts them); the sandbox
+# collects them instead.
+metrics_sink: Callable[[dict[str, Any]], None] = _print_metrics
+
+
+@contextmanager
+def _observed(step: str, state: Any, context: Any) -> Iterator[MetricsRecorder]:
+    """One invocation's metrics (flushed even when the step raises) and its log lines."""
+    recorder = MetricsRecorder(_settings(_arn(context)).stage, step, lambda d: metrics_sink(d))
+    execution = execution_of(state)
+    started = time.monotonic()
+    try:
+        yield recorder
+    except Exception as e:
+        log_event(
+            f"{step}.failed", logging.WARNING, execution=execution, error=type(e).__name__, detail=str(e)
+        )
+        raise
+    else:
+        log_event(f"{step}.done", execution=execution, ms=round((time.monotonic() - started) * 1000))
+    finally:
+        recorder.flush(int(time.time() * 1000))
 
 
 @cache
@@ -42,8 +85,8 @@ def reset() -> None:
     _client.cache_clear()
 
 
-def _store() -> ClaimCheck:
-    return ClaimCheck(_client("s3"), _settings().bucket)
+def _store(settings: Settings) -> ClaimCheck:
+    return ClaimCheck(_client("s3"), settings.bucket)
 
 
 @app.on_kinesis_record(
@@ -54,35 +97,42 @@ def _store() -> ClaimCheck:
 )
 def ingest(event: Any) -> None:
     """Kinesis trigger: claim-check the batch and start its execution."""
-    settings = _settings()
+    settings = _settings(_arn(event.context))
     arn = settings.resolve_state_machine_arn(event.context.invoked_function_arn)
     records = source_records_from_event(event.to_dict())
-    Ingest(_store(), _client("stepfunctions"), arn).handle(records)
+    with _observed("ingest", {}, event.context) as metrics:
+        Ingest(_store(settings), _client("stepfunctions"), arn, metrics).handle(records)
 
 
 @app.lambda_function(name="decode")
 def decode(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Decode: raw batch -> envelopes; malformed records quarantined."""
-    return steps.decode_batch(event, _store())
+    with _observed("decode", event, context) as metrics:
+        return steps.decode_batch(event, _store(_settings(_arn(context))), metrics)
 
 
 @app.lambda_function(name="transform")
 def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
-    settings = _settings()
+    settings = _settings(_arn(context))
     options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
-    return steps.transform_batch(event, _store(), settings.delivery, options, settings.packing)
+    with _observed("transform", event, context) as metrics:
+        return steps.transform_batch(
+            event, _store(settings), settings.delivery, options, metrics, settings.packing
+        )
 
 
 @app.lambda_function(name="put_batch")
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records."""
-    settings = _settings()
+    settings = _settings(_arn(context))
     delivery = KinesisDelivery(_client("kinesis"), settings.destination_stream, settings.delivery)
-    return steps.put_batch(event, _store(), delivery, settings.destination_stream)
+    with _observed("put_batch", event, context) as metrics:
+        return steps.put_batch(event, _store(settings), delivery, settings.destination_stream, metrics)
 
 
 @app.lambda_function(name="summarize")
 def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Summarize: count delivered and pending records, name where pending ones are."""
-    return steps.summarize(event, _store())
+    with _observed("summarize", event, context) as metrics:
+        return steps.summarize(event, _store(_settings(_arn(context))), metrics)

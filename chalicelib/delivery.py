@@ -47,6 +47,8 @@ class DeliveryOutcome:
     throttled_calls: int
     bytes_sent: int
     error_counts: dict[str, int] = field(default_factory=dict)
+    # (records, bytes) of every call that reached the stream: the batch fill.
+    call_sizes: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def pending(self) -> list[Record]:
@@ -73,6 +75,7 @@ class KinesisDelivery:
         rejected: list[Record] = []
         errors: Counter[str] = Counter()
         delivered = calls = throttled_calls = bytes_sent = 0
+        call_sizes: list[tuple[int, int]] = []
         requests = plan_requests(records, self._limits)
         for position, request in enumerate(requests):
             calls += 1
@@ -94,7 +97,9 @@ class KinesisDelivery:
                     f"PutRecords to {self._stream} failed with {code}: "
                     f"{e.response.get('Error', {}).get('Message', '')}"
                 ) from e
-            bytes_sent += sum(r.size for r in request)
+            request_bytes = sum(r.size for r in request)
+            call_sizes.append((len(request), request_bytes))
+            bytes_sent += request_bytes
             results = response.get("Records", [])
             if not response.get("FailedRecordCount"):
                 delivered += len(request)
@@ -118,4 +123,5 @@ class KinesisDelivery:
             throttled_calls=throttled_calls,
             bytes_sent=bytes_sent,
             error_counts=dict(errors),
+            call_sizes=call_sizes,
         )

@@ -12,9 +12,22 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from chalicelib import jsoncodec
+
+try:  # ISA-L inflates gzip/zlib about twice as fast as zlib (same formats; its own error class)
+    from isal import isal_zlib as _fast_zlib
+
+    _inflate = _fast_zlib.decompress
+    _DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (
+        ValueError,
+        zlib.error,
+        cast("type[Exception]", _fast_zlib.error),  # the stubs call it an instance
+    )
+except ImportError:  # pragma: no cover - isal ships with requirements.txt; zlib is the fallback
+    _inflate = zlib.decompress
+    _DECOMPRESS_ERRORS = (ValueError, zlib.error)
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A zlib stream starts with CMF=0x78 for a 32 KiB window and a check (CMF*256+FLG) % 31 == 0.
@@ -24,9 +37,12 @@ DATA_MESSAGE = "DATA_MESSAGE"
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 
 
-@dataclass(frozen=True)
-class LogEvent:
-    """One CloudWatch Logs event as the subscription delivers it."""
+class LogEvent(NamedTuple):
+    """One CloudWatch Logs event as the subscription delivers it.
+
+    A NamedTuple rather than a frozen dataclass: a 6 MB batch holds ~200,000 of them and a
+    tuple is built about 4x faster (same attribute names, immutable, compares by value).
+    """
 
     id: str
     timestamp: int
@@ -64,9 +80,9 @@ def decompress(payload: bytes) -> bytes:
     """Inflate a gzip or zlib payload; raise ValueError for anything else."""
     if payload[:2] == GZIP_MAGIC:
         # wbits 16+MAX_WBITS: gzip header and trailer, checked.
-        return zlib.decompress(payload, 16 + zlib.MAX_WBITS)
+        return _inflate(payload, 16 + zlib.MAX_WBITS)
     if len(payload) >= 2 and payload[0] == ZLIB_CMF and (payload[0] * 256 + payload[1]) % 31 == 0:
-        return zlib.decompress(payload)
+        return _inflate(payload, zlib.MAX_WBITS)
     raise ValueError("payload is neither gzip nor zlib")
 
 
@@ -74,7 +90,7 @@ def decode_record(data: bytes) -> Decoded:
     """Decode one Kinesis record's data (already base64-decoded) into an envelope; never raises."""
     try:
         raw = decompress(data)
-    except (ValueError, zlib.error) as e:
+    except _DECOMPRESS_ERRORS as e:
         return Malformed(f"not gzip or zlib: {e}")
     try:
         message = jsoncodec.loads(raw)
@@ -108,11 +124,22 @@ def parse_envelope(message: Any) -> Decoded:
     if not isinstance(raw_events, list):
         return Malformed("logEvents is missing or not a list")
     events: list[LogEvent] = []
+    append = events.append
     for index, raw_event in enumerate(raw_events):
+        # The shape CloudWatch sends, checked with exact types and built without the
+        # NamedTuple's keyword __new__ (this loop runs for every event of every batch);
+        # anything else takes the thorough path below.
+        if type(raw_event) is dict and len(raw_event) == 3:
+            event_id = raw_event.get("id")
+            timestamp = raw_event.get("timestamp")
+            text = raw_event.get("message")
+            if type(event_id) is str and event_id and type(timestamp) is int and type(text) is str:
+                append(_new_event(LogEvent, (event_id, timestamp, text)))
+                continue
         event = _parse_event(raw_event)
         if isinstance(event, str):
             return Malformed(f"logEvents[{index}]: {event}")
-        events.append(event)
+        append(event)
     filters = message.get("subscriptionFilters")
     policy_level = message.get("policyLevel")
     return Envelope(
@@ -125,6 +152,9 @@ def parse_envelope(message: Any) -> Decoded:
         events=tuple(events),
         policy_level=policy_level if isinstance(policy_level, str) else None,
     )
+
+
+_new_event = tuple.__new__
 
 
 def _parse_event(raw: Any) -> LogEvent | str:

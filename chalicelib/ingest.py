@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from chalicelib import jsoncodec, limits
 from chalicelib.claimcheck import ClaimCheck, run_prefix
 from chalicelib.errors import MalformedStateError
+from chalicelib.metrics import MetricsRecorder
 
 _SHARD_NUMBER = re.compile(r"(\d+)$")
 
@@ -81,17 +82,22 @@ def execution_name(shard_id: str, first_sequence: str, last_sequence: str, count
 class Ingest:
     """Claim-checks a batch and starts its execution."""
 
-    def __init__(self, store: ClaimCheck, sfn: Any, state_machine_arn: str) -> None:
+    def __init__(self, store: ClaimCheck, sfn: Any, state_machine_arn: str, metrics: MetricsRecorder) -> None:
         self._store = store
         self._sfn = sfn
         self._state_machine_arn = state_machine_arn
+        self._metrics = metrics
 
     def handle(self, records: Sequence[SourceRecord]) -> list[StartedExecution]:
         """One execution per shard present in the batch (Lambda sends one shard per batch)."""
         by_shard: dict[str, list[SourceRecord]] = {}
         for record in records:
             by_shard.setdefault(record.shard_id, []).append(record)
-        return [self._start(shard, group) for shard, group in by_shard.items()]
+        started = [self._start(shard, group) for shard, group in by_shard.items()]
+        self._metrics.add("SourceRecords", len(records))
+        self._metrics.add("BatchesStarted", sum(1 for s in started if not s.already_started))
+        self._metrics.add("BatchesRedelivered", sum(1 for s in started if s.already_started))
+        return started
 
     def _start(self, shard_id: str, records: list[SourceRecord]) -> StartedExecution:
         first, last = records[0].sequence_number, records[-1].sequence_number

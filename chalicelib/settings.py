@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib import limits
 from chalicelib.errors import ConfigurationError
+
+# Placeholders a stage's committed config may use in resource names, filled from the
+# Lambda's own ARN at run time (see Settings.resolve): bucket names are global, so they
+# carry account and region, and the committed .chalice/config.json carries no account id.
+_PLACEHOLDER = re.compile(r"\{(partition|region|account)\}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class Settings:
     output_format: str = "logstep"
     json_fields_key: str = ""
     packing: RecordPacking = RecordPacking()
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -88,17 +97,16 @@ class Settings:
             raise ConfigurationError(
                 f"LOGSTEP_OUTPUT_RECORDS={output_records!r}: use {' or '.join(OUTPUT_RECORDS)}"
             )
-        packing = RecordPacking(
-            output_records=output_records,
-            aggregated_record_bytes=integer(
-                "LOGSTEP_AGGREGATED_RECORD_BYTES", limits.AGGREGATED_RECORD_BYTES
-            ),
+        # The default target never exceeds the per-record limit; an explicit one must not.
+        target = integer(
+            "LOGSTEP_AGGREGATED_RECORD_BYTES", min(limits.AGGREGATED_RECORD_BYTES, delivery.record_bytes)
         )
-        if packing.aggregated_record_bytes > delivery.record_bytes:
+        if target > delivery.record_bytes:
             raise ConfigurationError(
-                f"LOGSTEP_AGGREGATED_RECORD_BYTES={packing.aggregated_record_bytes} exceeds the "
-                f"per-record limit {delivery.record_bytes}"
+                f"LOGSTEP_AGGREGATED_RECORD_BYTES={target} exceeds the per-record limit "
+                f"{delivery.record_bytes} (LOGSTEP_MAX_RECORD_BYTES)"
             )
+        packing = RecordPacking(output_records=output_records, aggregated_record_bytes=target)
         return cls(
             stage=environ.get("LOGSTEP_STAGE", "dev"),
             source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
@@ -110,6 +118,7 @@ class Settings:
             output_format=output_format,
             json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
             packing=packing,
+            log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
         )
 
     def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
@@ -122,8 +131,48 @@ class Settings:
             return self.state_machine_arn
         if not self.state_machine_name:
             raise ConfigurationError("set LOGSTEP_STATE_MACHINE_ARN or LOGSTEP_STATE_MACHINE_NAME")
-        parts = invoked_function_arn.split(":")
-        if len(parts) < 7 or parts[2] != "lambda":
-            raise ConfigurationError(f"cannot derive region/account from {invoked_function_arn!r}")
-        partition, region, account = parts[1], parts[3], parts[4]
-        return f"arn:{partition}:states:{region}:{account}:stateMachine:{self.state_machine_name}"
+        arn = arn_parts(invoked_function_arn)
+        return (
+            f"arn:{arn['partition']}:states:{arn['region']}:{arn['account']}"
+            f":stateMachine:{self.state_machine_name}"
+        )
+
+    def resolve(self, invoked_function_arn: str) -> Settings:
+        """These settings with ``{partition}``, ``{region}`` and ``{account}`` filled in.
+
+        The values come from the Lambda's own ARN
+        (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]), so one committed
+        stage config works in any account and region. Settings without placeholders are
+        returned unchanged whatever the ARN (the sandbox and tests pass none).
+        """
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), str)
+        }
+        templated = {name: value for name, value in fields.items() if _PLACEHOLDER.search(value)}
+        if not templated:
+            return self
+        values = arn_parts(invoked_function_arn)
+        filled: dict[str, Any] = {
+            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
+        }
+        return dataclasses.replace(self, **filled)
+
+
+def arn_parts(invoked_function_arn: str) -> dict[str, str]:
+    """Partition, region and account of a Lambda function ARN (raises ConfigurationError)."""
+    parts = invoked_function_arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or not parts[4]:
+        raise ConfigurationError(
+            f"cannot derive partition/region/account from {invoked_function_arn!r}: "
+            "outside Lambda, set names without {partition}/{region}/{account} placeholders"
+        )
+    return {"partition": parts[1], "region": parts[3], "account": parts[4]}
+
+
+def _log_level(raw: str) -> str:
+    level = (raw or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"LOGSTEP_LOG_LEVEL={raw!r}: use DEBUG, INFO, WARNING or ERROR")
+    return level

@@ -7,6 +7,8 @@ to 256 KiB). Read them in the order the state machine runs them.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from chalicelib.errors import (
     MalformedStateError,
     RecordsThrottledError,
 )
+from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import DeliveryLimits, RecordPacking
 from chalicelib.transform import TransformOptions, transform_envelope
 
@@ -61,13 +64,29 @@ class RunRef:
         return cls(bucket=bucket, run=run)
 
 
-def decode_batch(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
+# Malformed reasons -> fixed, low-cardinality codes (metric dimension, quarantineReasons keys).
+REASON_CODES = (
+    ("not base64", "NotBase64"),
+    ("not gzip or zlib", "NotCompressed"),
+    ("not JSON", "NotJson"),
+    ("envelope is a JSON", "NotAnObject"),
+    ("unknown messageType", "UnknownMessageType"),
+)
+
+
+def reason_code(reason: str) -> str:
+    """The fixed code of a quarantine reason."""
+    return next((code for prefix, code in REASON_CODES if reason.startswith(prefix)), "BadShape")
+
+
+def decode_batch(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder) -> dict[str, Any]:
     """Raw Kinesis batch -> decoded envelopes (one JSON per line) + quarantined records."""
     ref = RunRef.from_state(state)
     raw = jsoncodec.loads(store.get(f"{ref.run}raw.json"))
     lines: list[bytes] = []
     quarantine: list[dict[str, Any]] = []
     events = control = 0
+    arrivals: list[float] = []
     for record in raw.get("records", []):
         data = record.get("data", "")
         decoded = decode_base64_record(data) if isinstance(data, str) else None
@@ -86,6 +105,9 @@ def decode_batch(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
             control += 1
             continue
         events += len(decoded.events)
+        arrival = record.get("approximateArrivalTimestamp")
+        if isinstance(arrival, int | float) and arrival > 0:
+            arrivals.append(float(arrival))
         line = envelope_to_json(decoded)
         line["approximateArrivalTimestamp"] = record.get("approximateArrivalTimestamp")
         line["sequenceNumber"] = record.get("sequenceNumber")
@@ -93,22 +115,24 @@ def decode_batch(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
     store.put(f"{ref.run}decoded.jsonl", b"\n".join(lines))
     if quarantine:
         store.put(f"{ref.run}quarantine.json", jsoncodec.dumps({"records": quarantine}))
+    reasons: dict[str, int] = {}
+    for item in quarantine:
+        code = reason_code(str(item["reason"]))
+        reasons[code] = reasons.get(code, 0) + 1
+    metrics.add("EventsIn", events)
+    metrics.add("ControlMessages", control)
+    for code, count in sorted(reasons.items()):
+        metrics.add("RecordsQuarantined", count, reason=code)
     return {
         **state,
         "envelopes": len(lines),
         "events": events,
         "controlMessages": control,
         "quarantined": len(quarantine),
-        "quarantineReasons": _count_reasons(quarantine),
+        "quarantineReasons": reasons,
+        # The oldest source record's arrival (epoch seconds): end-to-end lag is measured from it.
+        "arrival": min(arrivals) if arrivals else 0,
     }
-
-
-def _count_reasons(quarantine: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in quarantine:
-        reason = str(item["reason"]).split(":", 1)[0]
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
 
 
 def transform_batch(
@@ -116,6 +140,7 @@ def transform_batch(
     store: ClaimCheck,
     limits: DeliveryLimits,
     options: TransformOptions,
+    metrics: MetricsRecorder,
     packing: RecordPacking = SINGLE_RECORDS,
 ) -> dict[str, Any]:
     """Decoded envelopes -> documents -> delivery chunks in S3; returns the chunk references.
@@ -158,12 +183,22 @@ def transform_batch(
         key = chunk_key(ref.run, index)
         body = encode_records(chunk)
         store.put(key, body)
-        chunks.append({"key": key, "records": len(chunk), "bytes": len(body)})
+        chunks.append(
+            {"key": key, "records": len(chunk), "bytes": len(body), "arrival": state.get("arrival", 0)}
+        )
+    metrics.add("DocumentsOut", counters["documents"])
+    metrics.add("OversizeDocuments", counters["oversize"])
+    metrics.add("ParseFailures", counters["parseErrors"])
     return {**state, **counters, "chunks": chunks}
 
 
 def put_batch(
-    state: dict[str, Any], store: ClaimCheck, delivery: KinesisDelivery, stream: str
+    state: dict[str, Any],
+    store: ClaimCheck,
+    delivery: KinesisDelivery,
+    stream: str,
+    metrics: MetricsRecorder,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """Send what a chunk still has to send; keep the rest as its pending set and raise to retry.
 
@@ -188,6 +223,18 @@ def put_batch(
         return {"index": index, "delivered": 0, "calls": 0}
     outcome = delivery.send(records)
     store.put(pending, encode_records(outcome.pending), metadata={"stream": stream})
+    metrics.add("RecordsDelivered", outcome.delivered)
+    # Left for a retry by this attempt: per-record throttles and InternalFailures, plus the
+    # records of refused calls and of the calls not attempted after them.
+    metrics.add("RecordsThrottled", len(outcome.retryable))
+    metrics.add("RecordsRejected", len(outcome.rejected))
+    metrics.add("CallsThrottled", outcome.throttled_calls)
+    metrics.add("PutRecordsCalls", outcome.calls)
+    metrics.metric_set().add_many("BatchFillRecords", [n for n, _ in outcome.call_sizes])
+    metrics.metric_set().add_many("BatchFillBytes", [b for _, b in outcome.call_sizes])
+    arrival = chunk.get("arrival")
+    if not outcome.pending and isinstance(arrival, int | float) and arrival > 0:
+        metrics.add("EndToEndLagMs", max(0.0, (clock() - arrival) * 1000))
     summary = (
         f"chunk {index}: {outcome.delivered} of {len(records)} records written"
         f"{' (resumed)' if resumed else ''}; {len(outcome.pending)} pending at "
@@ -202,7 +249,7 @@ def put_batch(
     return {"index": index, "delivered": outcome.delivered, "calls": outcome.calls}
 
 
-def summarize(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
+def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder) -> dict[str, Any]:
     """Count what was delivered and what is pending; the cause names where pending records are."""
     ref = RunRef.from_state(state)
     execution = ref.run.rstrip("/").rsplit("/", 1)[-1]
@@ -252,5 +299,7 @@ def summarize(state: dict[str, Any], store: ClaimCheck) -> dict[str, Any]:
             f"Replay them with: logstep replay <this execution's ARN> (execution {execution})."
         )[:MAX_CAUSE_CHARS]
     summary["cause"] = cause
+    metrics.add("RecordsPending", pending_total)
+    metrics.add("ChunksPending", len(pending_chunks))
     store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))
     return summary

@@ -14,6 +14,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transform": ("logstep.transform_cmd", "print the documents the pipeline would deliver"),
     "replay": ("logstep.replay", "resend the records a failed execution left pending"),
     "cost": ("logstep.cost", "price a run's counters per GB of logs and per million events"),
+    "executions": (
+        "logstep.executions",
+        "list recent executions; failed ones with cause and pending records",
+    ),
+    "show": ("logstep.show", "one execution, step by step, from its history"),
+    "infra": ("logstep.infra", "render the infrastructure template for a stage"),
+    "deploy": ("logstep.deploy", "deploy a stage to AWS: stack, chalice deploy, mapping settings"),
+    "destroy": ("logstep.destroy", "remove a stage: subscription filters, Chalice, bucket, stack"),
 }
 
 

@@ -117,7 +117,9 @@ def write_generated(sandbox: Any, count: int, seed: int) -> Expected:
     from logstep.traffic import GROUPS, generate
 
     logs = sandbox.client("logs")
-    start = int(time.time() * 1000) - 60_000
+    # Midnight UTC today: CloudWatch accepts events up to 14 days old, and the same seed on
+    # the same day writes the same events, so a run (and its injected faults) reproduces.
+    start = int(time.time() // 86_400 * 86_400 * 1000)
     events = generate(count, seed, start)
     expected = Expected()
     by_stream: dict[tuple[str, str], list[Any]] = {}
@@ -187,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     from chalicelib.aggregation import deaggregate_all
     from chalicelib.claimcheck import ClaimCheck
     from logstep.faults import FaultPlan
+    from logstep.health import format_health, health_from_emf
     from logstep.history import count_execution, execution_history
     from logstep.replay import pending_sets
     from logstep.sandbox import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
@@ -203,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     config = SandboxConfig(
         faults=plan,
         time_scale=args.time_scale,
+        seed=args.seed,
         environment=environment,
         source_shards=args.source_shards,
         destination_shards=args.destination_shards,
@@ -342,10 +346,13 @@ def run(args: argparse.Namespace) -> int:
             "claimcheck": claimcheck,
             "elapsed_seconds": round(time.monotonic() - started, 2),
         }
+        health = health_from_emf(sandbox.metric_documents)
     if args.summary_json:
         with open(args.summary_json, "w") as handle:
             json.dump(summary_data, handle, indent=2)
     print_summary(summary_data, args)
+    print()
+    print(format_health(health))
     return 0 if accounted else 1
 
 

@@ -21,6 +21,7 @@ import functools
 import importlib
 import io
 import json
+import logging
 import math
 import os
 import threading
@@ -76,6 +77,9 @@ class SandboxConfig:
     ingest_batch_size: int = 10_000
     # Extra stage environment (e.g. LOGSTEP_MAX_RECORDS_PER_CHUNK for tests).
     environment: dict[str, str] = field(default_factory=dict)
+    # Seeds moto's own randomness (e.g. the partition keys CloudWatch Logs picks, hence
+    # which source shard a batch lands on), so a run reproduces.
+    seed: int = 0
     # Faults on the Lambda tasks themselves: function name -> number of invocations to fail.
     task_failures: dict[str, int] = field(default_factory=dict)
 
@@ -131,6 +135,8 @@ class Sandbox:
         self.logs_role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/logstep-{stage}-cwl-to-kinesis"
         self.function_stats: dict[str, FunctionStats] = {}
         self.s3_requests: Counter[str] = Counter()
+        # EMF documents the handlers emitted (on Lambda they go to stdout).
+        self.metric_documents: list[dict[str, Any]] = []
         self.faults = FaultInjector(self.config.faults, self.destination_stream)
         self._stats_lock = threading.Lock()
         self._task_failures = Counter(self.config.task_failures)
@@ -160,6 +166,8 @@ class Sandbox:
             "LOGSTEP_STATE_MACHINE_NAME": self.state_machine_name,
             "LOGSTEP_STATE_MACHINE_ARN": "",
             "LOGSTEP_OUTPUT_FORMAT": "logstep",
+            # The handlers' JSON logs would interleave with the demo's output.
+            "LOGSTEP_LOG_LEVEL": "ERROR",
         }
         env.update(self.config.environment)
         return env
@@ -183,6 +191,11 @@ class Sandbox:
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
             self._mock.start()
         try:
+            from moto.moto_api._internal import mock_random
+
+            mock_random.seed(self.config.seed)
+            # moto logs a Fail state as an ERROR with its whole state; logstep reports it itself.
+            logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
             self._patch_moto()
             # mock_aws resets boto3's default session on start: hook it after that.
             boto3.setup_default_session(region_name=self.config.region)
@@ -196,6 +209,9 @@ class Sandbox:
             self.session = boto3.Session(region_name=self.config.region)
             self._app = importlib.import_module("app")
             self._app.reset()
+            original_sink = self._app.metrics_sink
+            self._app.metrics_sink = self.metric_documents.append
+            self._restore.append(functools.partial(setattr, self._app, "metrics_sink", original_sink))
             for service in ("s3", "kinesis", "stepfunctions", "logs"):
                 self._app._client(service)  # boto3 client creation is not thread-safe
             self._create_resources()

@@ -5,20 +5,61 @@ The contract the pipeline relies on (the transform issue extends the formats, no
   event, in event order, plus a count of parse failures;
 - every document has ``timestamp`` (ISO-8601 UTC, milliseconds, ``Z``), ``message`` (str)
   and ``cloudwatch`` {logGroup, logStream, id, owner, timestamp}; ``cloudwatch.id`` is
-  the dedup key.
+  the dedup key. (The ``ecs`` output format says ``@timestamp``, ``message`` and
+  ``event.id`` instead; see README.md, "Output formats".)
+
+How a line is read: its first character picks the few parsers that can apply (a ``{``
+is JSON, a digit a time prefix, ``S``/``E``/``R``/``I``/``T`` Lambda's own keywords, ``[``
+the Python runtime, ...), so most lines meet one regular expression. Modules:
+``schema`` (names, timestamps), ``lambda_platform`` (START/REPORT/... and ``platform.*``),
+``runtimes`` (application text formats), ``json_records`` (JSON messages), ``ecs``.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import jsoncodec
 from chalicelib.envelope import Envelope, LogEvent
+from chalicelib.transform.ecs import to_ecs
+from chalicelib.transform.json_records import parse_json_message
+from chalicelib.transform.lambda_platform import (
+    lambda_stream_context,
+    parse_platform_text,
+    parse_runtime_error,
+)
+from chalicelib.transform.runtimes import (
+    LineContext,
+    parse_bracketed,
+    parse_log4j_without_time,
+    parse_ruby,
+    parse_timestamped,
+)
+from chalicelib.transform.schema import (
+    CLOUDWATCH,
+    LAMBDA,
+    MESSAGE,
+    RESERVED_FIELDS,
+    SHADOWED,
+    TIMESTAMP,
+    Document,
+    Outcome,
+    format_timestamp,
+)
 
-Document = dict[str, Any]
+OUTPUT_FORMATS = ("logstep", "ecs")
+_LINE_ENDS = ("\n", "\r")
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "Document",
+    "TransformOptions",
+    "TransformedEnvelope",
+    "format_timestamp",
+    "transform_envelope",
+    "transform_event",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +70,12 @@ class TransformOptions:
     # When set, a JSON-object message's fields go under this key instead of the top level.
     json_fields_key: str = ""
 
+    def __post_init__(self) -> None:
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format {self.output_format!r}: use one of {OUTPUT_FORMATS}")
+        if self.json_fields_key in RESERVED_FIELDS or self.json_fields_key.startswith("@"):
+            raise ValueError(f"json_fields_key {self.json_fields_key!r} is a schema field")
+
 
 @dataclass(frozen=True)
 class TransformedEnvelope:
@@ -38,116 +85,124 @@ class TransformedEnvelope:
     parse_errors: int = 0
 
 
-def format_timestamp(epoch_ms: int) -> str:
-    """Epoch milliseconds -> ``2026-03-04T05:06:07.089Z``."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+Parser = Callable[[str, Document, LineContext], Outcome]
 
 
-_PYTHON_LINE = re.compile(
-    r"\[(?P<level>[A-Za-z]+)\]\t(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+Z)\t(?P<rid>[0-9a-f-]{36})\t(?P<msg>.*)",
-    re.S,
-)
-_START = re.compile(r"START RequestId: (?P<rid>\S+)(?: Version: (?P<ver>\S+))?")
-_END = re.compile(r"END RequestId: (?P<rid>\S+)")
-_REPORT = re.compile(r"REPORT RequestId: (?P<rid>\S+)")
-_REPORT_FIELDS = {
-    "Duration": "durationMs",
-    "Billed Duration": "billedDurationMs",
-    "Memory Size": "memorySizeMb",
-    "Max Memory Used": "maxMemoryUsedMb",
-    "Init Duration": "initDurationMs",
+def _platform(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_platform_text(text, doc)
+
+
+def _platform_or_ruby(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_platform_text(text, doc) or parse_ruby(text, doc, ctx)
+
+
+def _platform_or_runtime_error(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_platform_text(text, doc) or parse_runtime_error(text, doc)
+
+
+def _json(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    return parse_json_message(text, doc, ctx.lambda_context, ctx.json_fields_key) or True
+
+
+def _indented(text: str, doc: Document, ctx: LineContext) -> Outcome:
+    stripped = text.lstrip()
+    if stripped[:1] == "{":
+        return _json(stripped, doc, ctx)
+    return False
+
+
+# First character of a line -> the parser for the formats that can start with it.
+_PARSERS: dict[str, Parser] = {
+    "{": _json,
+    "[": parse_bracketed,
+    "S": _platform,
+    "T": _platform,
+    "E": _platform_or_ruby,
+    "I": _platform_or_ruby,
+    "R": _platform_or_runtime_error,
+    " ": _indented,
+    "\t": _indented,
+    **{letter: parse_ruby for letter in "DWFAU"},
+    **{digit: parse_timestamped for digit in "0123456789"},
+    **{letter: parse_log4j_without_time for letter in "abcdef"},
 }
-_KEY_VALUE = re.compile(r"([A-Za-z ]+): ([\d.]+)")
 
 
-def _number(text: str) -> int | float:
-    return float(text) if "." in text else int(text)
+class _EnvelopeContext:
+    """What every document of one envelope shares, computed once."""
 
+    __slots__ = ("ecs", "lambda_base", "line", "log_group", "log_stream", "owner")
 
-def _parse_text(message: str, doc: Document) -> None:
-    match = _PYTHON_LINE.match(message)
-    if match:
-        doc["level"] = match["level"].upper()
-        doc["message"] = match["msg"]
-        doc["lambda"] = {"requestId": match["rid"]}
-        return
-    if message.startswith("START "):
-        match = _START.match(message)
-        if match:
-            info: dict[str, Any] = {"type": "START", "requestId": match["rid"]}
-            if match["ver"]:
-                info["version"] = match["ver"]
-            doc["lambda"] = info
-    elif message.startswith("END "):
-        match = _END.match(message)
-        if match:
-            doc["lambda"] = {"type": "END", "requestId": match["rid"]}
-    elif message.startswith("REPORT "):
-        match = _REPORT.match(message)
-        if match:
-            info = {"type": "REPORT", "requestId": match["rid"]}
-            for key, value in _KEY_VALUE.findall(message):
-                name = _REPORT_FIELDS.get(key.strip())
-                if name:
-                    info[name] = _number(value)
-            doc["lambda"] = info
+    def __init__(self, envelope: Envelope, options: TransformOptions) -> None:
+        self.owner = envelope.owner
+        self.log_group = envelope.log_group
+        self.log_stream = envelope.log_stream
+        self.lambda_base = lambda_stream_context(envelope.log_group, envelope.log_stream)
+        self.line = LineContext(
+            lambda_context=self.lambda_base is not None, json_fields_key=options.json_fields_key
+        )
+        self.ecs = options.output_format == "ecs"
+
+    def cloudwatch(self, event: LogEvent) -> dict[str, Any]:
+        return {
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "id": event.id,
+            "owner": self.owner,
+            "timestamp": event.timestamp,
+        }
+
+    def document(self, event: LogEvent) -> Document:
+        """The hot path: one event -> one document (kept flat on purpose: it runs per event)."""
+        text = event.message
+        if text[-1:] in _LINE_ENDS:
+            text = text.rstrip("\r\n")
+        doc: Document = {TIMESTAMP: None, MESSAGE: text}
+        parse = _PARSERS.get(text[:1])
+        outcome = False if parse is None else parse(text, doc, self.line)
+        if doc[TIMESTAMP] is None:
+            doc[TIMESTAMP] = format_timestamp(event.timestamp)
+        base = self.lambda_base
+        if base is not None:
+            lam = doc.get(LAMBDA)
+            doc[LAMBDA] = base.copy() if lam is None else {**lam, **base, **lam}
+        cloudwatch = {
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "id": event.id,
+            "owner": self.owner,
+            "timestamp": event.timestamp,
+        }
+        if outcome is not True and outcome is not False:
+            cloudwatch[SHADOWED] = outcome
+        doc[CLOUDWATCH] = cloudwatch
+        return to_ecs(doc) if self.ecs else doc
+
+    def plain_document(self, event: LogEvent) -> Document:
+        """The document of a line that hit a parser bug: its text, time and origin only."""
+        doc: Document = {
+            TIMESTAMP: format_timestamp(event.timestamp),
+            MESSAGE: event.message.rstrip("\r\n"),
+            CLOUDWATCH: self.cloudwatch(event),
+        }
+        return to_ecs(doc) if self.ecs else doc
 
 
 def transform_event(event: LogEvent, envelope: Envelope, options: TransformOptions) -> Document:
-    """One log event -> one document. Never raises."""
-    message = event.message.rstrip("\r\n")
-    doc: Document = {"timestamp": format_timestamp(event.timestamp), "message": message}
-    stripped = message.lstrip()
-    if stripped.startswith("{"):
-        try:
-            parsed = jsoncodec.loads(stripped)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            if options.json_fields_key:
-                doc[options.json_fields_key] = parsed
-            else:
-                for key, value in parsed.items():
-                    if key not in ("timestamp", "message", "cloudwatch"):
-                        doc[key] = value
-            if isinstance(parsed.get("message"), str):
-                doc["message"] = parsed["message"]
-            level = parsed.get("level")
-            if isinstance(level, str):
-                doc["level"] = level.upper()
-    else:
-        _parse_text(message, doc)
-    doc["cloudwatch"] = {
-        "logGroup": envelope.log_group,
-        "logStream": envelope.log_stream,
-        "id": event.id,
-        "owner": envelope.owner,
-        "timestamp": event.timestamp,
-    }
-    return doc
+    """One log event -> one document. Raises only on a parser bug (see transform_envelope)."""
+    return _EnvelopeContext(envelope, options).document(event)
 
 
 def transform_envelope(envelope: Envelope, options: TransformOptions) -> TransformedEnvelope:
     """Every event of an envelope -> documents, in order. Never raises."""
+    context = _EnvelopeContext(envelope, options)
     documents: list[Document] = []
+    append = documents.append
     errors = 0
     for event in envelope.events:
         try:
-            documents.append(transform_event(event, envelope, options))
+            append(context.document(event))
         except Exception:  # a parser bug must not lose the event: keep it as plain text
             errors += 1
-            documents.append(
-                {
-                    "timestamp": format_timestamp(event.timestamp),
-                    "message": event.message.rstrip("\r\n"),
-                    "cloudwatch": {
-                        "logGroup": envelope.log_group,
-                        "logStream": envelope.log_stream,
-                        "id": event.id,
-                        "owner": envelope.owner,
-                        "timestamp": event.timestamp,
-                    },
-                }
-            )
+            append(context.plain_document(event))
     return TransformedEnvelope(documents=documents, parse_errors=errors)

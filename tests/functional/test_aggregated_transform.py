@@ -15,6 +15,7 @@ from moto import mock_aws
 from chalicelib.aggregation import deaggregate_all, is_aggregated
 from chalicelib.batching import Record, decode_records
 from chalicelib.claimcheck import ClaimCheck
+from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import DeliveryLimits, RecordPacking
 from chalicelib.steps import transform_batch
 from chalicelib.transform import TransformOptions
@@ -34,6 +35,10 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClaimCheck]:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         yield ClaimCheck(s3, BUCKET)
+
+
+def metrics() -> MetricsRecorder:
+    return MetricsRecorder("test", "transform", lambda _: None)
 
 
 def write_decoded(store: ClaimCheck, envelopes: list[dict[str, Any]]) -> None:
@@ -85,9 +90,9 @@ def test_aggregated_records_deaggregate_to_exactly_the_single_mode_documents(sto
     limits = DeliveryLimits()
     options = TransformOptions()
     write_decoded(store, envelopes)
-    single = transform_batch(STATE, store, limits, options, RecordPacking("single"))
+    single = transform_batch(STATE, store, limits, options, metrics(), RecordPacking("single"))
     single_records = delivered(store, single)
-    aggregated = transform_batch(STATE, store, limits, options, RecordPacking("aggregated"))
+    aggregated = transform_batch(STATE, store, limits, options, metrics(), RecordPacking("aggregated"))
     aggregated_records = delivered(store, aggregated)
 
     assert single["documents"] == aggregated["documents"] == 1600
@@ -107,7 +112,7 @@ def test_oversize_documents_keep_their_handling_and_every_record_its_limit(store
     write_decoded(store, [envelope(events)])
     limits = DeliveryLimits(record_bytes=4096, records_per_chunk=7, chunk_bytes=30_000)
     packing = RecordPacking("aggregated", aggregated_record_bytes=3000)
-    output = transform_batch(STATE, store, limits, TransformOptions(), packing)
+    output = transform_batch(STATE, store, limits, TransformOptions(), metrics(), packing)
     records = delivered(store, output)
     assert output["oversize"] == 1
     assert all(r.size <= limits.record_bytes for r in records)

@@ -19,7 +19,10 @@ from tests.helpers import REPO_ROOT, gzip_json, load_event
 STAGE = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"][
     "environment_variables"
 ]
-BUCKET = STAGE["LOGSTEP_BUCKET"]
+ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account, the fixture's region
+# The stage config names the bucket with {account}/{region}; a Lambda fills them in from its
+# own ARN (Settings.resolve).
+BUCKET = STAGE["LOGSTEP_BUCKET"].format(account=ACCOUNT, region=REGION)
 DESTINATION = STAGE["LOGSTEP_DESTINATION_STREAM"]
 
 
@@ -46,7 +49,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    import chalice.test
+
+    class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
+        """chalice.test's context has an empty ARN; Lambda's names the function's account."""
+
+        def __init__(self, function_name: str, *args: Any, **kwargs: Any) -> None:
+            super().__init__(function_name, *args, **kwargs)
+            self.invoked_function_arn = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:logstep-dev-{function_name}"
+            )
+
+    monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
     with Client(chalice_app.app, stage_name="dev") as test_client:
         yield test_client
 
@@ -79,7 +94,7 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
     transformed = client.lambda_.invoke("transform", decoded).payload
     assert transformed["documents"] == 5
     (chunk,) = transformed["chunks"]
-    assert set(chunk) == {"key", "records", "bytes"}  # references and counts only
+    assert set(chunk) == {"key", "records", "bytes", "arrival"}  # references and counts only
     item = {"bucket": state["bucket"], "run": state["run"], "index": 0, "chunk": chunk}
     assert client.lambda_.invoke("put_batch", item).payload == {"index": 0, "delivered": 5, "calls": 1}
     # A repeated invocation after success sends nothing (the pending set is empty).

@@ -68,3 +68,8 @@ def test_output_records_default_to_single_and_can_be_aggregated() -> None:
 def test_bad_output_records_settings_say_which(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="LOGSTEP_"):
         Settings.from_env(env)
+
+
+def test_the_default_aggregated_target_follows_a_smaller_record_limit() -> None:
+    settings = Settings.from_env({**BASE, "LOGSTEP_MAX_RECORD_BYTES": "4096"})
+    assert settings.packing.aggregated_record_bytes == 4096

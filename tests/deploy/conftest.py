@@ -1,0 +1,66 @@
+"""Fixtures for the deploy tests: the rendered template, the stage config, moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logstep import infra
+
+ROOT = infra.ROOT
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+STAGES = sorted(CONFIG["stages"])
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    """The deployable template (source template + the definition copied in)."""
+    return infra.render()
+
+
+@pytest.fixture(scope="session")
+def source_template() -> dict[str, Any]:
+    """infra/logstep.yaml as written."""
+    return infra.load_template()
+
+
+@pytest.fixture
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    """The rendered template's resources."""
+    return dict(template["Resources"])
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A moto account in REGION with fake credentials (never a real one)."""
+    from moto import mock_aws
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield
+
+
+def copy_project(dest: Path) -> Path:
+    """What `chalice package`/`deploy` read, copied so they never write into the work tree."""
+    import shutil
+
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "chalicelib", dest / "chalicelib", ignore=_ignore)
+    # config.json and every policy file, but not Chalice's state of real deployments.
+    shutil.copytree(ROOT / ".chalice", dest / ".chalice", ignore=_ignore)
+    return dest
+
+
+def _ignore(directory: str, names: list[str]) -> list[str]:
+    skip = {"__pycache__", "deployed", "deployments"}
+    return [n for n in names if n in skip or n.endswith(".pyc")]

@@ -1,0 +1,313 @@
+"""`logstep deploy` / `logstep destroy` against moto.
+
+The fast tests run the sequence in-process with a stand-in for `chalice deploy`; the slow
+one runs the real `chalice deploy` and `chalice delete` against a moto server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from logstep import infra
+from logstep.deploy import Deployer, DeployError, stack_name
+from tests.deploy.conftest import REGION, copy_project
+
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
+ACCOUNT = "123456789012"
+SOURCE_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/logstep-dev-source"
+
+
+class FakeChalice:
+    """Stands in for `chalice deploy/delete`: creates the ingest function and its mapping."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args: Sequence[str]) -> int:
+        self.calls.append(list(args))
+        lam = boto3.client("lambda", region_name=REGION)
+        deployed = self.project / ".chalice" / "deployed" / "dev.json"
+        if args[0] == "deploy":
+            if not deployed.exists():
+                role = boto3.client("iam").create_role(
+                    RoleName="logstep-dev-ingest", AssumeRolePolicyDocument="{}"
+                )["Role"]["Arn"]
+                lam.create_function(
+                    FunctionName="logstep-dev-ingest",
+                    Runtime="python3.11",
+                    Role=role,
+                    Handler="app.ingest",
+                    Code={"ZipFile": _zip()},
+                )
+                lam.create_event_source_mapping(
+                    FunctionName="logstep-dev-ingest",
+                    EventSourceArn=SOURCE_ARN,
+                    StartingPosition="TRIM_HORIZON",
+                    BatchSize=10_000,
+                )
+                deployed.parent.mkdir(parents=True, exist_ok=True)
+                deployed.write_text(
+                    json.dumps(
+                        {
+                            "resources": [
+                                {
+                                    "resource_type": "rest_api",
+                                    "name": "rest_api",
+                                    "rest_api_url": "https://abc.execute-api.eu-west-1.amazonaws.com/api/",
+                                }
+                            ]
+                        }
+                    )
+                )
+        elif args[0] == "delete":
+            for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+                lam.delete_event_source_mapping(UUID=mapping["UUID"])
+            lam.delete_function(FunctionName="logstep-dev-ingest")
+            boto3.client("iam").delete_role(RoleName="logstep-dev-ingest")
+            deployed.unlink()
+        return 0
+
+
+def _zip() -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def ingest(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def _deployer(project: Path, chalice: Any, overrides: dict[str, str] | None = None) -> Deployer:
+    session = boto3.Session(region_name=REGION)
+    lines: list[str] = []
+    deployer = Deployer(
+        session, "dev", infra.stage_settings("dev", overrides), chalice, project, lines.append
+    )
+    deployer.lines = lines  # type: ignore[attr-defined]
+    return deployer
+
+
+def test_deploy_creates_the_stack_runs_chalice_and_is_safe_to_repeat(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    chalice = FakeChalice(project)
+    first = _deployer(project, chalice).deploy()
+    assert first.stack_action == "created"
+    assert first.outputs["ClaimCheckBucketName"] == f"logstep-dev-claimcheck-{ACCOUNT}-{REGION}"
+    assert first.api_url == "https://abc.execute-api.eu-west-1.amazonaws.com/api/"
+    assert (project / "build" / "infra" / "logstep-dev.json").exists()
+    again = _deployer(project, chalice)
+    second = again.deploy()
+    assert second.stack_action == "unchanged"
+    assert second.mapping_updates == []
+    assert chalice.calls == [["deploy", "--stage", "dev"], ["deploy", "--stage", "dev"]]
+    printed = "\n".join(again.lines)  # type: ignore[attr-defined]
+    assert "awscurl" in printed and "subscriptions" in printed
+
+
+def test_a_changed_parameter_updates_the_stack(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    chalice = FakeChalice(project)
+    _deployer(project, chalice).deploy()
+    result = _deployer(project, chalice, {"ExecutionLogRetentionDays": "7"}).deploy()
+    assert result.stack_action == "updated"
+
+
+def test_mapping_settings_chalice_cannot_set_are_applied_once(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    chalice = FakeChalice(project)
+    result = _deployer(project, chalice, {"ParallelizationFactor": "3"}).deploy()
+    assert [u["ParallelizationFactor"] for u in result.mapping_updates] == [3]
+    (mapping,) = boto3.client("lambda", region_name=REGION).list_event_source_mappings()[
+        "EventSourceMappings"
+    ]
+    assert mapping["ParallelizationFactor"] == 3
+    assert _deployer(project, chalice, {"ParallelizationFactor": "3"}).deploy().mapping_updates == []
+
+
+def test_a_failed_chalice_deploy_stops_the_sequence(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    with pytest.raises(DeployError, match="chalice deploy --stage dev exited with 2"):
+        _deployer(project, lambda args: 2).deploy()
+
+
+def test_a_stage_config_that_disagrees_with_the_stack_is_refused(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["LOGSTEP_BUCKET"] = "someone-elses-bucket"
+    config_path.write_text(json.dumps(config))
+    chalice = FakeChalice(project)
+    with pytest.raises(DeployError, match="LOGSTEP_BUCKET"):
+        _deployer(project, chalice).deploy()
+    assert chalice.calls == []
+
+
+def test_unknown_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown setting 'ShardCount'"):
+        infra.stage_settings("dev", {"ShardCount": "2"})
+
+
+def test_destroy_removes_only_logsteps_filters_then_chalice_bucket_and_stack(
+    aws: None, tmp_path: Path
+) -> None:
+    project = copy_project(tmp_path)
+    chalice = FakeChalice(project)
+    outputs = _deployer(project, chalice).deploy().outputs
+    logs = boto3.client("logs", region_name=REGION)
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName="someone-else", ShardCount=1)
+    other_arn = kinesis.describe_stream_summary(StreamName="someone-else")["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    role = outputs["CloudWatchLogsRoleArn"]
+    for group in ("/aws/lambda/orders", "/aws/lambda/payments", "/app/untouched"):
+        logs.create_log_group(logGroupName=group)
+    for group in ("/aws/lambda/orders", "/aws/lambda/payments"):
+        logs.put_subscription_filter(
+            logGroupName=group,
+            filterName="logstep-dev",
+            filterPattern="",
+            destinationArn=SOURCE_ARN,
+            roleArn=role,
+        )
+    logs.put_subscription_filter(
+        logGroupName="/app/untouched",
+        filterName="other",
+        filterPattern="",
+        destinationArn=other_arn,
+        roleArn=role,
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = outputs["ClaimCheckBucketName"]
+    for index in range(1005):  # more than one DeleteObjects request
+        s3.put_object(Bucket=bucket, Key=f"runs/x/chunks/{index:05d}.bin", Body=b"r")
+
+    deployer = _deployer(project, chalice)
+    plan = deployer.plan_destroy()
+    assert sorted(plan["subscription_filters"]) == [
+        ("/aws/lambda/orders", "logstep-dev"),
+        ("/aws/lambda/payments", "logstep-dev"),
+    ]
+    deployer.destroy(plan)
+
+    assert chalice.calls[-1] == ["delete", "--stage", "dev"]
+    for group in ("/aws/lambda/orders", "/aws/lambda/payments"):
+        assert logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"] == []
+    kept = logs.describe_subscription_filters(logGroupName="/app/untouched")["subscriptionFilters"]
+    assert [f["filterName"] for f in kept] == ["other"]
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert {s["StackName"]: s["StackStatus"] for s in stacks}[stack_name("dev")] == "DELETE_COMPLETE"
+    names = kinesis.list_streams()["StreamNames"]
+    assert "logstep-dev-source" not in names and "someone-else" in names
+    # The stage can be deployed again from scratch.
+    assert _deployer(project, chalice).deploy().stack_action == "created"
+
+
+def test_destroy_of_a_stage_never_deployed_does_nothing_harmful(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    chalice = FakeChalice(project)
+    deployer = _deployer(project, chalice)
+    plan = deployer.plan_destroy()
+    assert plan == {
+        "stack": None,
+        "subscription_filters": [],
+        "bucket": None,
+        "running_executions": 0,
+        "chalice_deployed": False,
+    }
+    deployer.destroy(plan)
+    assert chalice.calls == []
+
+
+# -- the real chalice, against a moto server --------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_real_chalice_deploy_and_delete_against_a_moto_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        project = copy_project(tmp_path)
+        chalice = Path(sys.executable).parent / "chalice"
+
+        def run(args: Sequence[str]) -> int:
+            done = subprocess.run(
+                [str(chalice), *args],
+                cwd=project,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            return done.returncode
+
+        session = boto3.Session(region_name=REGION)
+        settings = infra.stage_settings("dev", {"ParallelizationFactor": "2"})
+        deployer = Deployer(session, "dev", settings, run, project, lambda line: None)
+        result = deployer.deploy()
+        assert result.mapping_updates and result.mapping_updates[0]["ParallelizationFactor"] == 2
+
+        lam = session.client("lambda")
+        iam = session.client("iam")
+        names = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+        assert {f"logstep-dev-{n}" for n in infra.TASK_FUNCTIONS.values()} | {"logstep-dev-ingest"} <= names
+        # Chalice gave each function a role with exactly its policy file.
+        config = json.loads((project / ".chalice" / "config.json").read_text())
+        for function, settings_ in config["stages"]["dev"]["lambda_functions"].items():
+            if f"logstep-dev-{function}" not in names:
+                continue
+            role = f"logstep-dev-{function}"
+            (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            document = json.loads(document) if isinstance(document, str) else document
+            expected = json.loads((project / ".chalice" / settings_["iam_policy_file"]).read_text())
+            assert document == expected, function
+        (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+        assert mapping["EventSourceArn"] == result.outputs["SourceStreamArn"]
+        assert mapping["BatchSize"] == 10_000
+
+        # A second run: the stack is a no-op, Chalice redeploys the code.
+        assert deployer.deploy().stack_action == "unchanged"
+
+        deployer.destroy()
+        assert not (project / ".chalice" / "deployed" / "dev.json").exists() or not json.loads(
+            (project / ".chalice" / "deployed" / "dev.json").read_text()
+        ).get("resources")
+        remaining = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+        assert not {n for n in remaining if n.startswith("logstep-dev")}
+    finally:
+        server.stop()

@@ -1,0 +1,278 @@
+"""Every function's policy file grants exactly what its code calls, on its own resources.
+
+The boto3 calls come from the code (tests/deploy/callgraph.py walks app.py and
+chalicelib/); what each call needs in IAM, and on which resource, is declared below with
+the AWS page that says so. The checks:
+
+- every boto3 call site in chalicelib/ is reached by some Lambda function, or declared as
+  used outside Lambda (so a call the walk cannot attribute fails instead of passing);
+- each function's policy allows every action its calls need, on the stage's resource;
+- no policy grants an action its function does not need;
+- no policy uses a wildcard action, NotAction/NotResource, or Resource "*" for an action
+  that accepts a narrower resource;
+- a stage's policies name only that stage's resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.deploy.callgraph import CallGraph
+from tests.deploy.conftest import CONFIG, ROOT, STAGES
+
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+
+# Boto3 calls in chalicelib/ that no Lambda makes, and who does.
+OUTSIDE_LAMBDA = {
+    "chalicelib.claimcheck.ClaimCheck.list_keys": "logstep replay, with the operator's credentials",
+}
+
+# (service, operation) -> [(IAM action, resource kind)]. Resource kinds are built per
+# stage by _resource(). Service authorization reference:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
+OPERATION_ACTIONS: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("s3", "put_object"): [("s3:PutObject", "object")],
+    # Without s3:ListBucket, GetObject on a missing key answers 403 AccessDenied instead of
+    # 404 NoSuchKey; ClaimCheck.get relies on NoSuchKey (put_batch's pending set is absent
+    # on a chunk's first attempt).
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_Permissions
+    ("s3", "get_object"): [("s3:GetObject", "object"), ("s3:ListBucket", "bucket")],
+    ("s3", "head_object"): [("s3:GetObject", "object"), ("s3:ListBucket", "bucket")],
+    ("s3", "list_objects_v2"): [("s3:ListBucket", "bucket")],
+    ("s3", "delete_object"): [("s3:DeleteObject", "object")],
+    ("kinesis", "put_records"): [("kinesis:PutRecords", "destination_stream")],
+    ("kinesis", "put_record"): [("kinesis:PutRecord", "destination_stream")],
+    ("stepfunctions", "start_execution"): [("states:StartExecution", "state_machine")],
+    ("stepfunctions", "describe_execution"): [("states:DescribeExecution", "execution")],
+    # The onboarding API (api_handler). PutSubscriptionFilter also needs iam:PassRole on
+    # the role it hands to CloudWatch Logs:
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutSubscriptionFilter.html
+    ("logs", "put_subscription_filter"): [
+        ("logs:PutSubscriptionFilter", "log_group"),
+        ("iam:PassRole", "cloudwatch_logs_role"),
+    ],
+    ("logs", "delete_subscription_filter"): [("logs:DeleteSubscriptionFilter", "log_group")],
+    ("logs", "describe_subscription_filters"): [("logs:DescribeSubscriptionFilters", "log_group")],
+    ("logs", "describe_log_groups"): [("logs:DescribeLogGroups", "any_log_group")],
+}
+
+# What Lambda's event source mapping needs from the function's role to read a stream:
+# https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-create.html
+KINESIS_TRIGGER_ACTIONS = [
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+]
+# Every function writes its own log group; Chalice creates the group (log_retention_in_days),
+# so logs:CreateLogGroup is not needed.
+OWN_LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+# Actions that take no resource ARN, where Resource "*" is the narrowest AWS accepts.
+ACTIONS_WITHOUT_RESOURCE_LEVEL = {
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+@cache
+def graph() -> CallGraph:
+    return CallGraph(ROOT)
+
+
+def _env(stage: str) -> dict[str, str]:
+    env = {
+        **CONFIG.get("environment_variables", {}),
+        **CONFIG["stages"][stage]["environment_variables"],
+    }
+    return {
+        k: v.replace("{account}", ACCOUNT).replace("{region}", REGION).replace("{partition}", "aws")
+        for k, v in env.items()
+    }
+
+
+def _resource(stage: str, kind: str, function: str) -> str:
+    env = _env(stage)
+    base = f"{REGION}:{ACCOUNT}"
+    return {
+        "object": f"arn:aws:s3:::{env['LOGSTEP_BUCKET']}/runs/shard0-000000000001-3-abc/raw.json",
+        "bucket": f"arn:aws:s3:::{env['LOGSTEP_BUCKET']}",
+        "destination_stream": f"arn:aws:kinesis:{base}:stream/{env['LOGSTEP_DESTINATION_STREAM']}",
+        "source_stream": f"arn:aws:kinesis:{base}:stream/{env['LOGSTEP_SOURCE_STREAM']}",
+        "state_machine": f"arn:aws:states:{base}:stateMachine:{env['LOGSTEP_STATE_MACHINE_NAME']}",
+        "execution": f"arn:aws:states:{base}:execution:{env['LOGSTEP_STATE_MACHINE_NAME']}:run1",
+        "log_group": f"arn:aws:logs:{base}:log-group:/aws/lambda/orders:*",
+        "any_log_group": f"arn:aws:logs:{base}:log-group:*",
+        "cloudwatch_logs_role": f"arn:aws:iam::{ACCOUNT}:role/logstep-{stage}-cwl-to-kinesis",
+        "own_log_stream": (
+            f"arn:aws:logs:{base}:log-group:/aws/lambda/{_function_name(stage, function)}"
+            ":log-stream:2026/01/01/[$LATEST]0123456789abcdef"
+        ),
+        "own_log_group": f"arn:aws:logs:{base}:log-group:/aws/lambda/{_function_name(stage, function)}",
+    }[kind]
+
+
+def _function_name(stage: str, function: str) -> str:
+    """Chalice names the REST API's function <app>-<stage>, every other <app>-<stage>-<name>."""
+    return f"logstep-{stage}" if function == "api_handler" else f"logstep-{stage}-{function}"
+
+
+def _permitted(stage: str, function: str) -> list[tuple[str, str]]:
+    """(action, resource) pairs a function may have without calling them itself."""
+    # Lambda creates the function's log group if it is missing (Chalice creates it when
+    # log_retention_in_days is set, so this is optional).
+    return [("logs:CreateLogGroup", _resource(stage, "own_log_group", function))]
+
+
+def _required(stage: str, function: str) -> list[tuple[str, str]]:
+    """(action, resource ARN) pairs the function needs."""
+    needed = [(a, _resource(stage, "own_log_stream", function)) for a in OWN_LOG_ACTIONS]
+    if graph().triggers()[function] == "on_kinesis_record":
+        needed += [(a, _resource(stage, "source_stream", function)) for a in KINESIS_TRIGGER_ACTIONS]
+    for call in graph().calls_of(function):
+        key = (call.service, call.operation)
+        assert key in OPERATION_ACTIONS, (
+            f"{call.function}:{call.line} calls {call.service}.{call.operation}: declare its "
+            "IAM actions and resource in OPERATION_ACTIONS"
+        )
+        needed += [(a, _resource(stage, kind, function)) for a, kind in OPERATION_ACTIONS[key]]
+    return needed
+
+
+def _policy(stage: str, function: str) -> dict[str, Any]:
+    path = CONFIG["stages"][stage]["lambda_functions"][function]["iam_policy_file"]
+    loaded: dict[str, Any] = json.loads((ROOT / ".chalice" / path).read_text())
+    return loaded
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """IAM's wildcard match: * is any run of characters, ? is one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _allows(policy: dict[str, Any], action: str, resource: str) -> bool:
+    return any(
+        statement["Effect"] == "Allow"
+        and any(_glob(a, action, ignore_case=True) for a in _as_list(statement["Action"]))
+        and any(_glob(r, resource) for r in _as_list(statement["Resource"]))
+        # A Condition only narrows a grant (iam:PassedToService, say); it is still the grant.
+        for statement in policy["Statement"]
+    )
+
+
+def _functions(stage: str) -> list[str]:
+    return sorted(set(graph().entry_points()) & set(CONFIG["stages"][stage]["lambda_functions"]))
+
+
+def test_every_boto3_call_in_chalicelib_is_attributed_to_a_function() -> None:
+    g = graph()
+    assert g.ambiguous == [], "declare the service of these calls (SERVICE_HINTS)"
+    reached = g.reachable(h for handlers in g.entry_points().values() for h in handlers)
+    unattributed = [
+        f"{c.function}:{c.line} {c.service}.{c.operation}"
+        for c in g.boto_calls
+        if c.function not in reached and c.function not in OUTSIDE_LAMBDA
+    ]
+    assert unattributed == []
+    assert set(OUTSIDE_LAMBDA) <= {c.function for c in g.boto_calls}
+
+
+def test_the_walk_finds_the_calls_the_pipeline_is_known_to_make() -> None:
+    """A guard on the walker itself: these calls exist today (extend, never shrink)."""
+    calls = {
+        f: {(c.service, c.operation) for c in graph().calls_of(f)}
+        for f in ("ingest", "decode", "transform", "put_batch", "summarize")
+    }
+    assert calls["ingest"] >= {("s3", "put_object"), ("stepfunctions", "start_execution")}
+    assert calls["decode"] >= {("s3", "get_object"), ("s3", "put_object")}
+    assert calls["transform"] >= {("s3", "get_object"), ("s3", "put_object")}
+    assert calls["put_batch"] >= {
+        ("s3", "get_object"),
+        ("s3", "put_object"),
+        ("kinesis", "put_records"),
+    }
+    assert calls["summarize"] >= {("s3", "get_object"), ("s3", "put_object")}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_app_function_has_a_policy_file_in_the_stage(stage: str) -> None:
+    configured = CONFIG["stages"][stage]["lambda_functions"]
+    for function in graph().entry_points():
+        assert configured.get(function, {}).get("iam_policy_file"), (stage, function)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_policies_cover_every_call(stage: str) -> None:
+    missing = [
+        f"{function}: {action} on {resource}"
+        for function in _functions(stage)
+        for action, resource in _required(stage, function)
+        if not _allows(_policy(stage, function), action, resource)
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_policies_grant_nothing_the_function_does_not_call(stage: str) -> None:
+    extra = []
+    for function in _functions(stage):
+        needed = {action.lower() for action, _ in _required(stage, function) + _permitted(stage, function)}
+        for statement in _policy(stage, function)["Statement"]:
+            for action in _as_list(statement["Action"]):
+                if action.lower() not in needed:
+                    extra.append(f"{function}: {action}")
+    assert extra == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_wildcard_where_a_narrower_grant_exists(stage: str) -> None:
+    problems = []
+    for function in _functions(stage):
+        for statement in _policy(stage, function)["Statement"]:
+            where = f"{function} {statement.get('Sid', '')}"
+            if {"NotAction", "NotResource", "NotPrincipal"} & set(statement):
+                problems.append(f"{where}: Not* element")
+            actions = _as_list(statement.get("Action", []))
+            for action in actions:
+                if "*" in action or "?" in action:
+                    problems.append(f"{where}: wildcard action {action}")
+            for resource in _as_list(statement.get("Resource", [])):
+                if resource == "*" and not set(actions) <= ACTIONS_WITHOUT_RESOURCE_LEVEL:
+                    problems.append(f"{where}: Resource * for {actions}")
+                # Account and region may be wildcards in static files; names may not be.
+                name = resource.split(":", 5)[-1]
+                if resource != "*" and name.strip("*/") == "":
+                    problems.append(f"{where}: resource {resource} names nothing")
+    assert problems == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stages_policies_name_only_its_own_resources(stage: str) -> None:
+    others = [s for s in STAGES if s != stage]
+    for function in _functions(stage):
+        text = json.dumps(_policy(stage, function))
+        assert f"logstep-{stage}-" in text
+        for other in others:
+            assert f"logstep-{other}-" not in text, (stage, function, other)
+
+
+def test_policies_would_not_allow_another_stages_resources() -> None:
+    """The resource patterns really are scoped: dev's put_batch cannot write prod's stream."""
+    if not {"dev", "prod"} <= set(STAGES):
+        pytest.skip("needs dev and prod")
+    prod_stream = _resource("prod", "destination_stream", "put_batch")
+    prod_object = _resource("prod", "object", "put_batch")
+    assert not _allows(_policy("dev", "put_batch"), "kinesis:PutRecords", prod_stream)
+    assert not _allows(_policy("dev", "put_batch"), "s3:PutObject", prod_object)

@@ -34,7 +34,7 @@ CLAIMCHECK_DAYS = 97.0
 # batching window app.py sets (INGEST_BATCHING_WINDOW_SECONDS).
 ESM_BATCH_RECORDS = 10_000
 ESM_BATCH_BYTES = 6 * 1000 * 1000
-BATCHING_WINDOW_SECONDS = 5.0
+BATCHING_WINDOW_SECONDS = 60.0
 # A provisioned shard takes 1 MiB/s and 1,000 records/s; an on-demand stream starts
 # with 4 MB/s of write capacity (4 shards, so 4 concurrent event source mapping pollers).
 SHARD_BYTES_PER_SECOND = 1024 * 1024

@@ -178,16 +178,19 @@ def test_projection_at_high_volume_with_a_long_window_uses_full_batches() -> Non
     assert any("executions" in n for n in notes)
 
 
-def test_projection_with_the_default_window_starts_an_execution_per_window_and_shard() -> None:
+@pytest.mark.parametrize("window", [5, 60])
+def test_projection_starts_an_execution_per_window_and_shard(window: float) -> None:
     usage = usage_from_summary(summary("aggregated"))
-    month, _, hours = project(usage, Workload(events_per_day=1e9, avg_event_bytes=100), Assumptions())
+    workload = Workload(events_per_day=1e8, avg_event_bytes=100, batching_window_seconds=window)
+    month, _, hours = project(usage, workload, Assumptions())
     # A shard takes at most 1 MiB/s: a 5 s window never gathers 6 MB, so every window is an execution.
-    assert month.executions == pytest.approx(hours["source_shards"] * 86_400 / 5 * DAYS_PER_MONTH)
+    assert month.executions == pytest.approx(hours["source_shards"] * 86_400 / window * DAYS_PER_MONTH)
 
 
 def test_projection_at_low_volume_pays_for_the_batching_window() -> None:
     usage = usage_from_summary(summary("aggregated"))
-    month, _, hours = project(usage, Workload(events_per_day=1e6, avg_event_bytes=100), Assumptions())
+    workload = Workload(events_per_day=1e6, avg_event_bytes=100, batching_window_seconds=5)
+    month, _, hours = project(usage, workload, Assumptions())
     # 3 GB a month trickles in: about one execution per source record, each window has one.
     assert hours["source_shards"] == 1
     source_records = 1e6 * DAYS_PER_MONTH / (200_000 / 3400)
@@ -230,3 +233,9 @@ def test_command_projects_a_month(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_command_wants_both_workload_options(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         cost.run(run_command(tmp_path, "--events-per-day", "5"))
+
+
+def test_projection_window_is_the_apps() -> None:
+    import app
+
+    assert app.INGEST_BATCHING_WINDOW_SECONDS == cost.BATCHING_WINDOW_SECONDS

@@ -375,6 +375,11 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     fixed_states = (usage.transitions - usage.chunks - usage.retries) / max(usage.executions, 1)
     retries = usage.retries / max(usage.chunks, 1) * chunks
     transitions = executions * fixed_states + chunks + retries
+    # Claim-check objects: the chunks hold the destination's bytes; the raw batch and the
+    # decoded envelopes grow per event (each carries its id and timestamp) and per byte.
+    other_per_event = max(0.0, (usage.claimcheck_bytes - usage.destination.bytes) / usage.events)
+    other_overhead = max(0.0, other_per_event - usage.log_bytes / usage.events)
+    claimcheck_bytes = destination.bytes + events * (workload.avg_event_bytes + other_overhead)
     per_execution = {"ingest", "decode", "transform", "summarize"}
     functions: list[FunctionUsage] = []
     for f in usage.functions:
@@ -398,7 +403,7 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         # each retry reads and writes the pending set once more.
         s3_put=3 * executions + 2 * chunks + retries,
         s3_get=2 * executions + 2 * chunks + retries,
-        claimcheck_bytes=usage.claimcheck_bytes / usage.log_bytes * log_bytes,
+        claimcheck_bytes=claimcheck_bytes,
         source=source,
         destination=destination,
         documents=documents,

@@ -3,6 +3,7 @@ calls one chalicelib function and returns or raises."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -13,16 +14,30 @@ from functools import cache
 from typing import Any
 
 import boto3
-from chalice.app import Chalice
+from chalice.app import Chalice, CustomAuthorizer, IAMAuthorizer, Request, Response
 
 from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
 from chalicelib.delivery import KinesisDelivery
+from chalicelib.errors import (
+    ApiConfigurationError,
+    ApiError,
+    ConfigurationError,
+    InternalApiError,
+)
 from chalicelib.ingest import Ingest, source_records_from_event
-from chalicelib.logs import configure, execution_of, log_event
+from chalicelib.logs import LOGGER_NAME, configure, execution_of, log_event
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import Settings
+from chalicelib.settings import ApiAuth, OnboardingSettings, Settings
+from chalicelib.subscriptions import SubscriptionService
 from chalicelib.transform import TransformOptions
+from chalicelib.validation import (
+    LoopGuard,
+    SubscribeGroup,
+    parse_delete_query,
+    parse_list_query,
+    parse_subscribe_body,
+)
 
 app = Chalice(app_name="logstep")
 
@@ -88,6 +103,7 @@ def reset() -> None:
     """Forget settings and clients (the sandbox calls this when it starts a fresh account)."""
     _settings.cache_clear()
     _client.cache_clear()
+    _onboarding_settings.cache_clear()
 
 
 def _store(settings: Settings) -> ClaimCheck:
@@ -141,3 +157,123 @@ def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Summarize: count delivered and pending records, name where pending ones are."""
     with _observed("summarize", event, context) as metrics:
         return steps.summarize(event, _store(_settings(_arn(context))), metrics)
+
+
+# =========================================================================================
+# Onboarding API: POST / GET / DELETE /subscriptions (issue 4; README "Onboarding API").
+# Handlers only wire: chalicelib.validation parses the request, SubscriptionService acts,
+# and every ApiError becomes its status code and {"error": CODE, "message": ...} body.
+# =========================================================================================
+
+# Chalice fixes route authorizers when app.py is imported, so the stage's choice (IAM by
+# default, or a custom Lambda authorizer) is read here, from the stage's environment.
+API_AUTH = ApiAuth.from_env(os.environ)
+API_AUTHORIZER: IAMAuthorizer | CustomAuthorizer = (
+    IAMAuthorizer()
+    if API_AUTH.mode == "iam"
+    else CustomAuthorizer(
+        "logstep_authorizer",
+        authorizer_uri=API_AUTH.authorizer_uri,
+        ttl_seconds=API_AUTH.authorizer_ttl_seconds,
+    )
+)
+# Every body is parsed as JSON whatever its Content-Type says: `curl -d` without a header
+# works, and a wrong type gets this API's 400 instead of Chalice's bare 415.
+API_CONTENT_TYPES = ["*/*"]
+SUBSCRIPTIONS_ROUTE = "/subscriptions"
+
+
+@cache
+def _onboarding_settings() -> OnboardingSettings:
+    settings = OnboardingSettings.from_env(os.environ)
+    configure(settings.log_level)
+    return settings
+
+
+def _request() -> Request:
+    request = app.current_request
+    if request is None:  # only routes call this, and Chalice sets it before every route
+        raise RuntimeError("no current request")
+    return request
+
+
+def _subscription_service() -> SubscriptionService:
+    settings = _onboarding_settings()
+    function_arn = getattr(app.lambda_context, "invoked_function_arn", "") or ""
+    api_id = str(_request().context.get("apiId", ""))
+    guard = LoopGuard.for_stage(settings.protected_log_groups, rest_api_id=api_id)
+    return SubscriptionService(_client("logs"), settings.resolve(function_arn), guard)
+
+
+def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **headers})
+
+
+def _api_errors(view: Callable[[], Response]) -> Callable[[], Response]:
+    """Answer ApiErrors with their status and JSON body; anything else is a JSON 500."""
+
+    @functools.wraps(view)
+    def answer() -> Response:
+        request = _request()
+        try:
+            response = view()
+        except ApiError as e:
+            error: ApiError = e
+        except ConfigurationError as e:
+            error = ApiConfigurationError(f"the stage is misconfigured: {e}")
+        except Exception as e:
+            request_id = getattr(app.lambda_context, "aws_request_id", "")
+            logging.getLogger(LOGGER_NAME).error(
+                "api.unexpected_error",
+                exc_info=True,
+                extra={"fields": {"method": request.method, "error": type(e).__name__}},
+            )
+            error = InternalApiError(
+                "unexpected error; the API handler's log has the details",
+                details={"requestId": request_id},
+            )
+        else:
+            log_event("api.answered", method=request.method, status=response.status_code)
+            return response
+        level = logging.ERROR if error.status >= 500 else logging.INFO
+        log_event("api.answered", level, method=request.method, status=error.status, error=error.code)
+        headers = {}
+        if error.retry_after_seconds is not None:
+            headers["Retry-After"] = str(error.retry_after_seconds)
+        return _json_response(error.status, error.body(), headers)
+
+    return answer
+
+
+@app.route(
+    SUBSCRIPTIONS_ROUTE,
+    methods=["POST"],
+    authorizer=API_AUTHORIZER,
+    content_types=API_CONTENT_TYPES,
+)
+@_api_errors
+def create_subscriptions() -> Response:
+    """Subscribe one log group (201 created / 200 unchanged or updated) or a prefix's page."""
+    request = parse_subscribe_body(_request().raw_body)
+    service = _subscription_service()
+    if isinstance(request, SubscribeGroup):
+        subscription, created = service.subscribe(request.log_group_name, request.filter_pattern)
+        return _json_response(201 if created else 200, subscription.to_json(), {})
+    return _json_response(200, service.subscribe_prefix(request).to_json(), {})
+
+
+@app.route(SUBSCRIPTIONS_ROUTE, methods=["GET"], authorizer=API_AUTHORIZER)
+@_api_errors
+def list_subscriptions() -> Response:
+    """One page of the log groups logstep is subscribed to."""
+    request = parse_list_query(_request().query_params)
+    return _json_response(200, _subscription_service().list_subscriptions(request).to_json(), {})
+
+
+@app.route(SUBSCRIPTIONS_ROUTE, methods=["DELETE"], authorizer=API_AUTHORIZER)
+@_api_errors
+def delete_subscription() -> Response:
+    """Remove logstep's filter (and nothing else) from ?logGroupName=."""
+    log_group_name = parse_delete_query(_request().query_params)
+    removed = _subscription_service().unsubscribe(log_group_name)
+    return _json_response(200, removed.to_json(), {})

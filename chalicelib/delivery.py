@@ -67,9 +67,10 @@ class KinesisDelivery:
     def send(self, records: Sequence[Record]) -> DeliveryOutcome:
         """Send every record once; report which still need sending and why.
 
-        After a whole call is throttled the remaining calls are not attempted in this
-        invocation: the stream is saturated, and the state machine's backoff is the
-        right place to wait.
+        A refused call keeps its records for the retry and the next calls go on: Kinesis
+        throttles per shard, and a chunk's records spread over every shard, so the
+        other calls usually succeed. The state machine's backoff is where the waiting
+        happens, never a sleep in here.
         """
         retryable: list[Record] = []
         rejected: list[Record] = []
@@ -77,7 +78,7 @@ class KinesisDelivery:
         delivered = calls = throttled_calls = bytes_sent = 0
         call_sizes: list[tuple[int, int]] = []
         requests = plan_requests(records, self._limits)
-        for position, request in enumerate(requests):
+        for request in requests:
             calls += 1
             try:
                 response = self._kinesis.put_records(
@@ -90,9 +91,8 @@ class KinesisDelivery:
                 if code in RETRYABLE_CALL_ERRORS or status >= 500:
                     throttled_calls += 1
                     errors[code or str(status)] += len(request)
-                    for rest in requests[position:]:
-                        retryable.extend(rest)
-                    break
+                    retryable.extend(request)
+                    continue
                 raise DeliveryRejectedError(
                     f"PutRecords to {self._stream} failed with {code}: "
                     f"{e.response.get('Error', {}).get('Message', '')}"

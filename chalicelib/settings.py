@@ -176,3 +176,139 @@ def _log_level(raw: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigurationError(f"LOGSTEP_LOG_LEVEL={raw!r}: use DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+# --- Onboarding API (issue 4) ------------------------------------------------------------
+# The API handler's own settings, kept apart from ``Settings`` (which the pipeline Lambdas
+# need, and which requires the destination stream and bucket the API never touches).
+
+APP_NAME = "logstep"
+SUBSCRIPTION_DISTRIBUTIONS = ("Random", "ByLogStream")
+
+
+@dataclass(frozen=True)
+class OnboardingSettings:
+    """Where subscriptions point and what must never be subscribed, read from the stage.
+
+    Nothing here comes from a request: the destination (the source stream), the role
+    CloudWatch Logs assumes to write to it, and the filter name are stage configuration.
+    Committed config holds no account id: ARNs are completed at run time from the Lambda's
+    own ARN (``resolve``), or given whole for the local sandbox.
+    """
+
+    stage: str
+    filter_name: str
+    source_stream: str
+    source_stream_arn: str
+    logs_role_name: str
+    logs_role_arn: str
+    distribution: str
+    protected_log_groups: tuple[str, ...]
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> OnboardingSettings:
+        """Read the onboarding settings from the API handler's environment."""
+        stage = environ.get("LOGSTEP_STAGE", "dev") or "dev"
+        distribution = environ.get("LOGSTEP_SUBSCRIPTION_DISTRIBUTION", "") or "Random"
+        if distribution not in SUBSCRIPTION_DISTRIBUTIONS:
+            raise ConfigurationError(
+                f"LOGSTEP_SUBSCRIPTION_DISTRIBUTION={distribution!r}: use Random or ByLogStream"
+            )
+        extra = environ.get("LOGSTEP_PROTECTED_LOG_GROUPS", "")
+        return cls(
+            stage=stage,
+            filter_name=environ.get("LOGSTEP_SUBSCRIPTION_FILTER_NAME", "") or f"{APP_NAME}-{stage}",
+            source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
+            source_stream_arn=environ.get("LOGSTEP_SOURCE_STREAM_ARN", ""),
+            logs_role_name=environ.get("LOGSTEP_LOGS_ROLE_NAME", ""),
+            logs_role_arn=environ.get("LOGSTEP_LOGS_ROLE_ARN", ""),
+            distribution=distribution,
+            protected_log_groups=tuple(p.strip() for p in extra.split(",") if p.strip()),
+            log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "")),
+        )
+
+    def resolve(self, invoked_function_arn: str) -> SubscriptionTarget:
+        """The destination stream's and the role's ARNs, completed from the Lambda's own ARN.
+
+        An explicit ``LOGSTEP_SOURCE_STREAM_ARN`` / ``LOGSTEP_LOGS_ROLE_ARN`` wins (the local
+        sandbox sets them: Chalice's local server has no function ARN); otherwise the Lambda's
+        ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME) supplies partition, region
+        and account for the configured stream and role names.
+        """
+        stream_arn, role_arn = self.source_stream_arn, self.logs_role_arn
+        if not (stream_arn and role_arn):
+            parts = invoked_function_arn.split(":")
+            if len(parts) < 7 or parts[2] != "lambda":
+                raise ConfigurationError(
+                    "cannot derive the source stream and role ARNs: set LOGSTEP_SOURCE_STREAM_ARN "
+                    f"and LOGSTEP_LOGS_ROLE_ARN, or run in Lambda (function ARN "
+                    f"{invoked_function_arn!r})"
+                )
+            partition, region, account = parts[1], parts[3], parts[4]
+            if not stream_arn:
+                if not self.source_stream:
+                    raise ConfigurationError("LOGSTEP_SOURCE_STREAM is not set")
+                stream = self.source_stream
+                stream_arn = f"arn:{partition}:kinesis:{region}:{account}:stream/{stream}"
+            if not role_arn:
+                if not self.logs_role_name:
+                    raise ConfigurationError(
+                        "set LOGSTEP_LOGS_ROLE_NAME (the role CloudWatch Logs assumes to write "
+                        "to the source stream) or LOGSTEP_LOGS_ROLE_ARN"
+                    )
+                role_arn = f"arn:{partition}:iam::{account}:role/{self.logs_role_name}"
+        return SubscriptionTarget(
+            filter_name=self.filter_name,
+            destination_arn=stream_arn,
+            role_arn=role_arn,
+            distribution=self.distribution,
+        )
+
+
+@dataclass(frozen=True)
+class SubscriptionTarget:
+    """What every subscription logstep creates looks like: one filter name, one destination."""
+
+    filter_name: str
+    destination_arn: str
+    role_arn: str
+    distribution: str
+
+
+@dataclass(frozen=True)
+class ApiAuth:
+    """How API Gateway authenticates /subscriptions callers.
+
+    ``iam`` (default): SigV4-signed requests, authorised by the caller's IAM policy
+    (execute-api:Invoke). ``custom``: a Lambda token authorizer the stage names by ARN.
+    Chalice fixes route authorizers when app.py is imported, so app.py reads this there.
+    """
+
+    mode: str = "iam"
+    authorizer_arn: str = ""
+    authorizer_ttl_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ApiAuth:
+        """Read LOGSTEP_API_AUTH (iam | custom) and, for custom, LOGSTEP_API_AUTHORIZER_ARN."""
+        mode = environ.get("LOGSTEP_API_AUTH", "") or "iam"
+        if mode not in ("iam", "custom"):
+            raise ConfigurationError(f"LOGSTEP_API_AUTH={mode!r}: use iam or custom")
+        arn = environ.get("LOGSTEP_API_AUTHORIZER_ARN", "")
+        if mode == "custom" and not (arn.startswith("arn:") and ":lambda:" in arn):
+            raise ConfigurationError(
+                "LOGSTEP_API_AUTH=custom needs LOGSTEP_API_AUTHORIZER_ARN, the ARN of the "
+                "authorizer Lambda function"
+            )
+        return cls(mode=mode, authorizer_arn=arn)
+
+    @property
+    def authorizer_uri(self) -> str:
+        """API Gateway's invocation URI of the authorizer Lambda."""
+        parts = self.authorizer_arn.split(":")
+        partition, region = parts[1], parts[3]
+        return (
+            f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/"
+            f"{self.authorizer_arn}/invocations"
+        )

@@ -243,7 +243,26 @@ def _free_port() -> int:
 def test_real_chalice_deploy_and_delete_against_a_moto_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from moto.apigateway.models import APIGatewayBackend
     from moto.server import ThreadedMotoServer
+
+    # The onboarding API's routes make Chalice import its REST API as Swagger 2.0; moto
+    # imports only OpenAPI 3.x (and requires info.description). The paths and their
+    # x-amazon-apigateway-integration are the same in both, so relabel the document.
+    original_import, original_put = APIGatewayBackend.import_rest_api, APIGatewayBackend.put_rest_api
+
+    def as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
+        doc = {k: v for k, v in api_doc.items() if k != "swagger"}
+        return {**doc, "openapi": "3.0.1", "info": {"description": "", **doc.get("info", {})}}
+
+    def import_rest_api(self: Any, api_doc: dict[str, Any], fail_on_warnings: bool) -> Any:
+        return original_import(self, as_openapi3(api_doc), fail_on_warnings)
+
+    def put_rest_api(self: Any, function_id: str, api_doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return original_put(self, function_id, as_openapi3(api_doc), *args, **kwargs)
+
+    monkeypatch.setattr(APIGatewayBackend, "import_rest_api", import_rest_api)
+    monkeypatch.setattr(APIGatewayBackend, "put_rest_api", put_rest_api)
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

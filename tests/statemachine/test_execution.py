@@ -85,8 +85,9 @@ def test_events_become_documents_on_the_destination(make_sandbox: Callable[..., 
 def test_throttling_and_internal_failures_resend_only_what_failed(
     make_sandbox: Callable[..., Any], sleeps: Any
 ) -> None:
-    plan = FaultPlan(seed=3, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.1)
-    sandbox = make_sandbox(faults=plan, environment={"LOGSTEP_MAX_RECORDS_PER_REQUEST": "50"})
+    # 60+ calls at a 20% call-throttle rate: some call is refused, whatever the event ids.
+    plan = FaultPlan(seed=3, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.2)
+    sandbox = make_sandbox(faults=plan, environment={"LOGSTEP_MAX_RECORDS_PER_REQUEST": "10"})
     ids = write_events(sandbox, [f"event {i}\n" for i in range(600)])
     assert run(sandbox) == {"SUCCEEDED": 1}
     assert sorted(delivered_ids(sandbox)) == sorted(ids)
@@ -294,9 +295,9 @@ def test_every_event_is_delivered_or_reported_pending(
 def test_emitted_metrics_match_what_happened_in_a_run_with_faults(make_sandbox: Callable[..., Any]) -> None:
     from logstep.health import health_from_emf
 
-    plan = FaultPlan(seed=9, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.2)
+    plan = FaultPlan(seed=9, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.3)
     sandbox = make_sandbox(
-        faults=plan, environment={"LOGSTEP_MAX_RECORDS_PER_REQUEST": "40"}, source_shards=1
+        faults=plan, environment={"LOGSTEP_MAX_RECORDS_PER_REQUEST": "10"}, source_shards=1
     )
     ids = write_events(sandbox, [f"event {i}\n" for i in range(300)])
     put_source_records(sandbox, [b"junk", gzip.compress(b"[]")])

@@ -87,14 +87,15 @@ def test_only_failed_records_are_pending_and_kms_access_errors_are_not_retryable
         ("ServiceUnavailable", 503),
     ],
 )
-def test_a_refused_call_keeps_it_and_every_later_call_pending(code: str, status: int) -> None:
+def test_a_refused_call_keeps_its_records_pending_and_the_next_calls_go_on(code: str, status: int) -> None:
     kinesis = FakeKinesis([None, client_error(code, status)])
     rs = records(8)
     outcome = KinesisDelivery(kinesis, "dest", LIMITS).send(rs)
-    assert outcome.delivered == 3
-    assert outcome.retryable == rs[3:]
+    assert outcome.delivered == 5
+    assert outcome.retryable == rs[3:6]
     assert outcome.throttled_calls == 1
-    assert len(kinesis.calls) == 2  # the third call waits for the state machine's backoff
+    assert len(kinesis.calls) == 3
+    assert outcome.call_sizes == [(3, 15), (2, 10)]  # the calls that reached the stream
 
 
 def test_a_missing_stream_is_a_permanent_error() -> None:

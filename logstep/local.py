@@ -1,0 +1,283 @@
+"""logstep local: the sandbox as a long-running service, for the README walkthrough.
+
+One process (moto's state machine interpreter calls Lambda on its own server port, so
+the in-process Lambda answer must live in the process that runs the moto server):
+
+- a moto server on 127.0.0.1:--aws-port, so the AWS CLI and boto3 work against it with
+  ``--endpoint-url`` (or ``AWS_ENDPOINT_URL``);
+- the onboarding API on 127.0.0.1:--api-port, served by Chalice's local server from the
+  same ``app.py`` that is deployed;
+- the pipeline: a poller standing in for the Kinesis event source mapping, and the real
+  state machine with the Chalice handlers as its Lambda tasks.
+
+It prints both endpoints, a copy-paste walkthrough and a line containing ``ready`` once
+both endpoints answer. Ctrl-C (or SIGTERM) stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import signal
+import socket
+import threading
+import time
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from logstep.health import format_health, health_from_emf
+
+HOST = "127.0.0.1"
+STAGE = "local"
+READY_TIMEOUT_SECONDS = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logstep local``."""
+    parser.add_argument("--api-port", type=int, default=8000, help="the onboarding API's port")
+    parser.add_argument("--aws-port", type=int, default=5000, help="the moto server's port")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="seconds between polls of the source stream (the event source mapping)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        help="multiplier on the state machine's Retry backoff sleeps (1 = real time)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no pipeline progress lines")
+
+
+def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str) -> str:
+    """The copy-paste walkthrough printed at start (and shown in README "Running locally")."""
+    json_event = (
+        '{"timestamp": $(date +%s000), "message": '
+        '"{\\"level\\": \\"error\\", \\"message\\": \\"payment declined\\", '
+        '\\"orderId\\": 42}"}'
+    )
+    report_event = (
+        '{"timestamp": $(date +%s000), "message": "REPORT RequestId: '
+        "3f1c2a5e-8d0b-4c6e-9a7f-1b2c3d4e5f60 Duration: 12.34 ms Billed Duration: 13 ms "
+        'Memory Size: 128 MB Max Memory Used: 70 MB"}'
+    )
+    lines = [
+        "# 1. Point the AWS CLI at the sandbox (any credentials work):",
+        f"export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={region}",
+        f"export AWS_ENDPOINT_URL={aws_url}",
+        "",
+        "# 2. Create a log group and onboard it through the API:",
+        "aws logs create-log-group --log-group-name /aws/lambda/orders",
+        f"curl -s -w '\\n' -X POST {api_url}/subscriptions -d '{{\"logGroupName\": \"/aws/lambda/orders\"}}'",
+        f"curl -s -w '\\n' {api_url}/subscriptions",
+        "",
+        "# 3. Write log events:",
+        "aws logs create-log-stream --log-group-name /aws/lambda/orders --log-stream-name web-1",
+        "cat > events.json <<EOF",
+        f"[{json_event},",
+        f" {report_event}]",
+        "EOF",
+        "aws logs put-log-events --log-group-name /aws/lambda/orders --log-stream-name web-1 \\",
+        "  --log-events file://events.json",
+        "",
+        "# 4. A few seconds later, read the transformed documents off the destination stream:",
+        f"IT=$(aws kinesis get-shard-iterator --stream-name {destination_stream} \\",
+        "  --shard-id shardId-000000000000 --shard-iterator-type TRIM_HORIZON \\",
+        "  --query ShardIterator --output text)",
+        "aws kinesis get-records --shard-iterator \"$IT\" --query 'Records[].Data' --output text \\",
+        "  | tr '\\t' '\\n' | while read -r data; do echo \"$data\" | base64 -d; echo; done",
+        "",
+        "# 5. Offboard the group:",
+        f"curl -s -w '\\n' -X DELETE '{api_url}/subscriptions?logGroupName=/aws/lambda/orders'",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start everything, print the walkthrough and ``ready``, serve until Ctrl-C."""
+    for port, flag in ((args.aws_port, "--aws-port"), (args.api_port, "--api-port")):
+        if not _port_free(port):
+            print(f"logstep local: port {port} on {HOST} is in use; pick another with {flag}")
+            return 2
+    if args.api_port == args.aws_port:
+        print("logstep local: --api-port and --aws-port must differ")
+        return 2
+
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from logstep.sandbox import Sandbox, SandboxConfig
+
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM both stop cleanly (a shell's background job starts with SIGINT
+    # ignored, so the default handler is installed explicitly).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: _interrupt())
+    _quiet_library_output()
+    config = SandboxConfig(
+        stage=STAGE,
+        source_shards=1,
+        destination_shards=1,
+        time_scale=args.time_scale,
+        aws_port=args.aws_port,
+    )
+    sandbox = Sandbox(config)
+    # The onboarding API's stage settings: Chalice's local server has no function ARN to
+    # complete ARNs from, so they are given whole.
+    config.environment.update(
+        {
+            "LOGSTEP_SOURCE_STREAM_ARN": sandbox.stream_arn(sandbox.source_stream),
+            "LOGSTEP_LOGS_ROLE_ARN": sandbox.logs_role_arn,
+        }
+    )
+    api_url = f"http://{HOST}:{args.api_port}"
+    try:
+        print(f"logstep local: starting the moto server on {sandbox.endpoint_url} ...", flush=True)
+        with sandbox, _serving_api(sandbox, args.api_port, Config, create_local_server):
+            poller = threading.Thread(
+                target=_poll,
+                args=(sandbox, args.poll_interval, stop, args.quiet),
+                name="logstep-poller",
+                daemon=True,
+            )
+            poller.start()
+            _wait_until_answering(api_url, sandbox)
+            endpoint = sandbox.endpoint_url or ""
+            print(_banner(api_url, endpoint, sandbox), flush=True)
+            print(
+                walkthrough(api_url, endpoint, sandbox.config.region, sandbox.destination_stream),
+                flush=True,
+            )
+            print(f"logstep local: ready (API {api_url}, AWS {endpoint}); Ctrl-C stops", flush=True)
+            while not stop.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        print("\nlogstep local: stopping ...", flush=True)
+    finally:
+        stop.set()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
+    print("logstep local: stopped", flush=True)
+    return 0
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _serving_api(sandbox: Any, port: int, config_cls: Any, create_server: Any) -> Iterator[None]:
+    """Chalice's local server for app.py's routes, on a daemon thread."""
+    import app
+
+    config = config_cls.create(
+        chalice_stage=sandbox.config.stage,
+        app_name="logstep",
+        lambda_timeout=30,
+        lambda_memory_size=128,
+    )
+    server = create_server(app.app, config, HOST, port)
+    # One short line per API request instead of http.server's access log.
+    server.server.RequestHandlerClass = functools.partial(
+        _api_request_handler(), app_object=app.app, config=config
+    )
+    thread = threading.Thread(target=server.server.serve_forever, name="logstep-api", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server.server_close()
+        thread.join(timeout=5)
+
+
+def _api_request_handler() -> Any:
+    from chalice.local import ChaliceRequestHandler
+
+    class ApiRequestHandler(ChaliceRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            print(f"[api] {self.command} {self.path} -> {code}", flush=True)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    return ApiRequestHandler
+
+
+def _quiet_library_output() -> None:
+    """Keep moto's per-request access log and Chalice's local-auth warning off the terminal
+    (the banner carries that warning, in words about this API)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
+
+
+def _poll(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> None:
+    """The event source mapping: poll the source stream, ingest batches, report executions."""
+    reported: set[str] = set()
+    while not stop.wait(interval):
+        try:
+            records = sandbox.pump()
+            if records and not quiet:
+                print(f"[pipeline] {records} source records ingested", flush=True)
+            finished = False
+            for execution in sandbox.executions():
+                name, status = execution["name"], execution["status"]
+                if status != "RUNNING" and name not in reported:
+                    reported.add(name)
+                    finished = True
+                    if not quiet:
+                        print(f"[pipeline] execution {name}: {status}", flush=True)
+            if finished and not quiet:
+                # The same numbers the stage's CloudWatch metrics would show.
+                print(_indent(format_health(health_from_emf(sandbox.metric_documents))), flush=True)
+        except Exception as e:  # keep polling: a failed poll is retried, like Lambda's
+            if stop.is_set():
+                return
+            print(f"[pipeline] poll failed ({type(e).__name__}: {e}); retrying", flush=True)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"[pipeline] {line}" for line in text.splitlines())
+
+
+def _wait_until_answering(api_url: str, sandbox: Any) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    kinesis = sandbox.client("kinesis")
+    while True:
+        try:
+            kinesis.list_streams()
+            with urllib.request.urlopen(f"{api_url}/subscriptions?limit=1", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def _banner(api_url: str, aws_url: str, sandbox: Any) -> str:
+    return f"""
+logstep local (stage {sandbox.config.stage}, region {sandbox.config.region})
+  onboarding API   {api_url}/subscriptions
+  AWS (moto)       {aws_url}
+  source stream    {sandbox.source_stream}
+  destination      {sandbox.destination_stream}
+
+WARNING: Chalice's local server lets IAM-protected routes through UNSIGNED. The deployed
+API requires SigV4 (IAM) on every route; nothing here checks who is calling.
+"""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True

@@ -134,3 +134,20 @@ def test_corrupt_aggregated_record_raises() -> None:
     truncated = b"\x0a\x09abc"
     with pytest.raises(ValueError):
         deaggregate(Record(partition_key="k", data=MAGIC + truncated + hashlib.md5(truncated).digest()))
+
+
+def _aggregated(message: bytes) -> Record:
+    return Record(partition_key="k", data=MAGIC + message + hashlib.md5(message).digest())
+
+
+def test_fields_a_reader_does_not_know_are_skipped() -> None:
+    # key table "k"; an explicit hash key table entry (field 2); a record with key index 0,
+    # a fixed64 (field 5, wire 1), a fixed32 (field 6, wire 5) and data "x".
+    inner = b"\x08\x00" + b"\x29" + b"\0" * 8 + b"\x35" + b"\0" * 4 + b"\x1a\x01x"
+    message = b"\x0a\x01k" + b"\x12\x01h" + b"\x1a" + bytes([len(inner)]) + inner
+    assert deaggregate(_aggregated(message)) == [Record(partition_key="k", data=b"x")]
+
+
+def test_an_unknown_wire_type_is_an_error() -> None:
+    with pytest.raises(ValueError, match="wire type"):
+        deaggregate(_aggregated(b"\x0a\x01k\x1b"))  # field 3, wire type 3 (group start)

@@ -25,8 +25,10 @@ def destination_records(sandbox: Any) -> list[Record]:
 def test_aggregated_mode_delivers_every_event_once_through_faults(
     make_sandbox: Callable[..., Any], sleeps: Any
 ) -> None:
-    plan = FaultPlan(seed=11, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.1)
-    sandbox = make_sandbox(faults=plan, environment={**AGGREGATED, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "5"})
+    plan = FaultPlan(
+        seed=11, throttle_rate=0.3, internal_failure_rate=0.05, call_throttle_rate=0.3
+    )  # ~30 calls: some is refused
+    sandbox = make_sandbox(faults=plan, environment={**AGGREGATED, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "2"})
     ids = write_events(sandbox, [f"event {i} {'z' * (i % 50)}\n" for i in range(600)])
     assert run(sandbox) == {"SUCCEEDED": 1}
     delivered = delivered_ids(sandbox)

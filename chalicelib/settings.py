@@ -28,6 +28,22 @@ class DeliveryLimits:
     chunk_bytes: int = limits.MAX_CHUNK_BYTES
 
 
+OUTPUT_RECORDS = ("single", "aggregated")
+
+
+@dataclass(frozen=True)
+class RecordPacking:
+    """How documents become destination records: one each, or many per KPL aggregated record."""
+
+    output_records: str = "single"
+    aggregated_record_bytes: int = limits.AGGREGATED_RECORD_BYTES
+
+    @property
+    def aggregated(self) -> bool:
+        """Whether documents are packed into KPL aggregated records."""
+        return self.output_records == "aggregated"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the Lambda handlers need to know about their stage."""
@@ -41,6 +57,7 @@ class Settings:
     delivery: DeliveryLimits
     output_format: str = "logstep"
     json_fields_key: str = ""
+    packing: RecordPacking = RecordPacking()
     log_level: str = "INFO"
 
     @classmethod
@@ -75,6 +92,21 @@ class Settings:
         output_format = environ.get("LOGSTEP_OUTPUT_FORMAT", "logstep") or "logstep"
         if output_format not in ("logstep", "ecs"):
             raise ConfigurationError(f"LOGSTEP_OUTPUT_FORMAT={output_format!r}: use logstep or ecs")
+        output_records = environ.get("LOGSTEP_OUTPUT_RECORDS", "single") or "single"
+        if output_records not in OUTPUT_RECORDS:
+            raise ConfigurationError(
+                f"LOGSTEP_OUTPUT_RECORDS={output_records!r}: use {' or '.join(OUTPUT_RECORDS)}"
+            )
+        # The default target never exceeds the per-record limit; an explicit one must not.
+        target = integer(
+            "LOGSTEP_AGGREGATED_RECORD_BYTES", min(limits.AGGREGATED_RECORD_BYTES, delivery.record_bytes)
+        )
+        if target > delivery.record_bytes:
+            raise ConfigurationError(
+                f"LOGSTEP_AGGREGATED_RECORD_BYTES={target} exceeds the per-record limit "
+                f"{delivery.record_bytes} (LOGSTEP_MAX_RECORD_BYTES)"
+            )
+        packing = RecordPacking(output_records=output_records, aggregated_record_bytes=target)
         return cls(
             stage=environ.get("LOGSTEP_STAGE", "dev"),
             source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
@@ -85,6 +117,7 @@ class Settings:
             delivery=delivery,
             output_format=output_format,
             json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
+            packing=packing,
             log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
         )
 

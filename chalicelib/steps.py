@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import jsoncodec
+from chalicelib.aggregation import aggregate_records, count_documents
 from chalicelib.batching import (
     Record,
     decode_records,
@@ -38,8 +39,10 @@ from chalicelib.errors import (
     RecordsThrottledError,
 )
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import DeliveryLimits
+from chalicelib.settings import DeliveryLimits, RecordPacking
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope
+
+SINGLE_RECORDS = RecordPacking()
 
 # Step Functions caps a Fail state's cause at 32,768 characters; keep ours well inside.
 MAX_CAUSE_CHARS = 4000
@@ -138,8 +141,16 @@ def transform_batch(
     limits: DeliveryLimits,
     options: TransformOptions,
     metrics: MetricsRecorder,
+    packing: RecordPacking = SINGLE_RECORDS,
 ) -> dict[str, Any]:
-    """Decoded envelopes -> documents -> delivery chunks in S3; returns the chunk references."""
+    """Decoded envelopes -> documents -> delivery chunks in S3; returns the chunk references.
+
+    Each document is first fitted to the per-record limit on its own (oversize ones are
+    kept whole in S3 and shortened). In ``aggregated`` mode consecutive documents are
+    then packed into KPL aggregated records of up to ``packing.aggregated_record_bytes``;
+    chunks, PutRecords calls, pending sets and replay all work on those Kinesis records
+    unchanged, so a retry resends only the aggregated records that failed.
+    """
     ref = RunRef.from_state(state)
     blob = store.get(f"{ref.run}decoded.jsonl")
     counters = {"documents": 0, "oversize": 0, "parseErrors": 0}
@@ -164,8 +175,11 @@ def transform_batch(
                 counters["documents"] += 1
                 yield Record(partition_key=key, data=data)
 
+    kinesis_records = records()
+    if packing.aggregated:
+        kinesis_records = aggregate_records(kinesis_records, packing.aggregated_record_bytes)
     chunks: list[dict[str, Any]] = []
-    for index, chunk in enumerate(pack_chunks(records(), limits)):
+    for index, chunk in enumerate(pack_chunks(kinesis_records, limits)):
         key = chunk_key(ref.run, index)
         body = encode_records(chunk)
         store.put(key, body)
@@ -249,10 +263,19 @@ def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder
         blob = store.get_optional(pending_key(ref.run, index))
         if blob is None and 0 <= index < len(chunks):
             blob = store.get(str(chunks[index]["key"]))
-        count = len(decode_records(blob)) if blob else 0
+        pending_records = decode_records(blob) if blob else []
+        # Counts are documents: an aggregated record carries many.
+        count = count_documents(pending_records)
         if count:
             pending_total += count
-            pending_chunks.append({"index": index, "records": count, "error": item.get("error")})
+            pending_chunks.append(
+                {
+                    "index": index,
+                    "records": count,
+                    "kinesisRecords": len(pending_records),
+                    "error": item.get("error"),
+                }
+            )
     documents = int(state.get("documents", 0))
     summary: dict[str, Any] = {
         "documents": documents,
@@ -265,8 +288,12 @@ def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder
     if pending_total:
         errors = sorted({str(c["error"]) for c in pending_chunks})
         listed = ", ".join(f"chunk {c['index']}: {c['records']}" for c in pending_chunks[:20])
+        kinesis_pending = sum(int(c["kinesisRecords"]) for c in pending_chunks)
+        packed = ""
+        if kinesis_pending != pending_total:
+            packed = f" (in {kinesis_pending} aggregated Kinesis records)"
         cause = (
-            f"{pending_total} of {documents} records were not delivered after retries "
+            f"{pending_total} of {documents} records were not delivered after retries{packed} "
             f"({', '.join(errors)}). They are kept at "
             f"{store.uri(ref.run + 'pending/')} ({listed}). "
             f"Replay them with: logstep replay <this execution's ARN> (execution {execution})."

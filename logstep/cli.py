@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("logstep.demo", "run the whole pipeline on the embedded sandbox and summarise it"),
     "transform": ("logstep.transform_cmd", "print the documents the pipeline would deliver"),
     "replay": ("logstep.replay", "resend the records a failed execution left pending"),
+    "cost": ("logstep.cost", "price a run's counters per GB of logs and per million events"),
     "executions": (
         "logstep.executions",
         "list recent executions; failed ones with cause and pending records",

@@ -37,9 +37,13 @@ SUMMARY_KEYS = (
     "largest_state_payload_bytes",
     "lambda",
     "put_records",
+    "destination_documents",
     "s3_requests",
     "source",
     "log_bytes_in",
+    "output_records",
+    "settings",
+    "claimcheck",
     "elapsed_seconds",
 )
 
@@ -68,8 +72,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="multiplier on Retry backoff sleeps (1 = real time)",
     )
+    parser.add_argument(
+        "--output-records",
+        choices=("single", "aggregated"),
+        default="single",
+        help="one document per destination record, or many per KPL aggregated record",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a stage environment variable for the Lambda handlers (repeatable), "
+        "e.g. LOGSTEP_MAX_CHUNK_BYTES=33554432",
+    )
+    parser.add_argument("--source-shards", type=int, default=2, help="shards of the source stream")
+    parser.add_argument("--destination-shards", type=int, default=2, help="shards of the destination stream")
     parser.add_argument("--out", help="write every delivered document here, one JSON per line")
     parser.add_argument("--summary-json", help="write the run's counters here")
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait for the executions to end"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -149,15 +172,28 @@ def write_input(sandbox: Any, path: str) -> Expected:
     return expected
 
 
+def stage_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The Lambda handlers' extra stage environment from --output-records and --env."""
+    environment = {"LOGSTEP_OUTPUT_RECORDS": args.output_records}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env expects NAME=VALUE, got {item!r}")
+        environment[name] = value
+    return environment
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print progress and a summary."""
     from chalicelib import jsoncodec
+    from chalicelib.aggregation import deaggregate_all
     from chalicelib.claimcheck import ClaimCheck
     from logstep.faults import FaultPlan
     from logstep.health import format_health, health_from_emf
     from logstep.history import count_execution, execution_history
     from logstep.replay import pending_sets
     from logstep.sandbox import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
+    from logstep.units import record_units
 
     started = time.monotonic()
     plan = FaultPlan(
@@ -166,7 +202,15 @@ def run(args: argparse.Namespace) -> int:
         internal_failure_rate=args.internal_failure_rate,
         call_throttle_rate=args.call_throttle_rate,
     )
-    config = SandboxConfig(faults=plan, time_scale=args.time_scale, seed=args.seed)
+    environment = stage_environment(args)
+    config = SandboxConfig(
+        faults=plan,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        environment=environment,
+        source_shards=args.source_shards,
+        destination_shards=args.destination_shards,
+    )
     with Sandbox(config) as sandbox:
         _progress(
             args,
@@ -196,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         source = list(sandbox.read_stream(sandbox.source_stream))
         expected.source_records = len(source)
         expected.source_bytes = sum(len(r["Data"]) for r in source)
+        source_units = record_units(len(r["Data"]) + len(r["PartitionKey"].encode()) for r in source)
         ingested = sandbox.drain()
         _progress(args, f"event source poller: {ingested} source records -> ingest")
 
@@ -214,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{pb.invocations if pb else 0}",
                 )
 
-        statuses = sandbox.wait_for_executions(timeout=600, on_progress=show)
+        statuses = sandbox.wait_for_executions(timeout=args.timeout, on_progress=show)
         sfn = sandbox.client("stepfunctions")
         store = ClaimCheck(sandbox.client("s3"), sandbox.bucket)
         transitions = retries = largest = chunks = quarantined = 0
@@ -233,10 +278,17 @@ def run(args: argparse.Namespace) -> int:
                 quarantined += int(jsoncodec.loads(summary).get("quarantined", 0))
             if execution["status"] == "FAILED":
                 for pending in pending_sets(store, run_prefix):
-                    pending_records += len(pending.records)
-                    for record in pending.records:
+                    documents_pending = deaggregate_all(pending.records)
+                    pending_records += len(documents_pending)
+                    for record in documents_pending:
                         pending_ids.add(str(jsoncodec.loads(record.data)["cloudwatch"]["id"]))
-        documents = sandbox.read_destination()
+        claimcheck = {"objects": 0, "bytes": 0}
+        for page in sandbox.client("s3").get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket):
+            for item in page.get("Contents", []):
+                claimcheck["objects"] += 1
+                claimcheck["bytes"] += int(item["Size"])
+        destination = deaggregate_all(sandbox.read_destination_records())
+        documents = [jsoncodec.loads(user.data) for user in destination]
         delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
         if args.out:
             with open(args.out, "wb") as out:
@@ -275,10 +327,23 @@ def run(args: argparse.Namespace) -> int:
                 "records": sandbox.faults.counters.records_written,
                 "bytes": sandbox.faults.counters.bytes_written,
                 "record_errors": dict(sandbox.faults.counters.record_errors),
+                "units": dict(sandbox.faults.counters.units),
             },
             "s3_requests": dict(sandbox.s3_requests),
-            "source": {"records": expected.source_records, "bytes": expected.source_bytes},
+            "destination_documents": {
+                "records": len(destination),
+                "bytes": sum(user.size for user in destination),
+                "units": record_units(user.size for user in destination),
+            },
+            "source": {
+                "records": expected.source_records,
+                "bytes": expected.source_bytes,
+                "units": source_units,
+            },
             "log_bytes_in": expected.log_bytes,
+            "output_records": args.output_records,
+            "settings": environment,
+            "claimcheck": claimcheck,
             "elapsed_seconds": round(time.monotonic() - started, 2),
         }
         health = health_from_emf(sandbox.metric_documents)
@@ -306,6 +371,7 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
         f"  missing                  {s['missing_events']}",
         f"  batches (executions)     {s['batches']}: {ex}",
         f"  delivery chunks          {s['chunks']}",
+        f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
         f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
         f"record errors {pr['record_errors'] or 'none'}",
         f"  retries (Step Functions) {s['retries']}",

@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from logstep.units import add_units, record_units
+
 THROTTLED = "ProvisionedThroughputExceededException"
 INTERNAL = "InternalFailure"
 _CONTEXT_KEY = "logstep_faults"
@@ -70,6 +72,9 @@ class PutRecordsCounters:
     records_written: int = 0
     bytes_written: int = 0
     record_errors: Counter[str] = field(default_factory=Counter)
+    # Written records' sizes rounded up per billing unit (logstep.units): what Kinesis and
+    # Firehose bill, which a byte total cannot tell.
+    units: dict[str, int] = field(default_factory=dict)
 
 
 class FaultInjector:
@@ -124,11 +129,13 @@ class FaultInjector:
                     decision["failed"][position] = INTERNAL
             if decision["failed"] and len(decision["failed"]) < len(records):
                 params["Records"] = [r for i, r in enumerate(records) if i not in decision["failed"]]
-        decision["bytes"] = sum(
+        sizes = [
             len(r.get("Data", b"")) + len(r.get("PartitionKey", "").encode())
             for i, r in enumerate(records)
             if i not in decision["failed"]
-        )
+        ]
+        decision["bytes"] = sum(sizes)
+        decision["units"] = record_units(sizes)
         context[_CONTEXT_KEY] = decision
 
     def _before_call(self, context: dict[str, Any], **_: Any) -> Any:
@@ -175,3 +182,4 @@ class FaultInjector:
             self.counters.records_written += decision["total"] - len(decision["failed"])
             self.counters.bytes_written += decision["bytes"]
             self.counters.record_errors.update(decision["failed"].values())
+            add_units(self.counters.units, decision["units"])

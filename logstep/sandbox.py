@@ -294,6 +294,19 @@ class Sandbox:
             setattr(KinesisBackend, name, locked)
             self._restore.append(functools.partial(setattr, KinesisBackend, name, original))
 
+        # moto finds a shard's last sequence number by copying every key, once per record
+        # written: quadratic, hours for a full 6 MB batch of small documents. The keys are
+        # in insertion order, so the last one is O(1).
+        from moto.kinesis.models import Shard
+
+        original_max = Shard.get_max_sequence_number
+
+        def max_sequence_number(shard: Any) -> int:
+            return next(reversed(shard.records), 0)
+
+        setattr(Shard, "get_max_sequence_number", max_sequence_number)  # noqa: B010
+        self._restore.append(functools.partial(setattr, Shard, "get_max_sequence_number", original_max))
+
     def client(self, service: str) -> Any:
         """An operator client (not fault-injected, not counted)."""
         return self.session.client(
@@ -538,6 +551,21 @@ class Sandbox:
                     break
                 iterator = response.get("NextShardIterator")
 
+    def read_destination_records(self) -> list[Any]:
+        """Every Kinesis record on the destination stream, as written (aggregated or not)."""
+        from chalicelib.batching import Record
+
+        return [
+            Record(partition_key=r["PartitionKey"], data=r["Data"])
+            for r in self.read_stream(self.destination_stream)
+        ]
+
     def read_destination(self) -> list[dict[str, Any]]:
-        """Every document on the destination stream."""
-        return [json.loads(r["Data"]) for r in self.read_stream(self.destination_stream)]
+        """Every document on the destination stream, de-aggregating KPL aggregated records.
+
+        In ``LOGSTEP_OUTPUT_RECORDS=aggregated`` mode one Kinesis record carries many
+        documents; like Firehose and the KCL, this reads the documents out of it.
+        """
+        from chalicelib.aggregation import deaggregate_all
+
+        return [json.loads(user.data) for user in deaggregate_all(self.read_destination_records())]

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 CHALICELIB = Path(__file__).resolve().parents[2] / "chalicelib"
-PURE = ["envelope.py", "batching.py", "jsoncodec.py", "limits.py", "errors.py", "settings.py"]
+PURE = [
+    "envelope.py",
+    "batching.py",
+    "aggregation.py",
+    "jsoncodec.py",
+    "limits.py",
+    "errors.py",
+    "settings.py",
+]
 FORBIDDEN = {"boto3", "botocore", "os"}
 
 

@@ -47,3 +47,29 @@ def test_state_machine_arn_is_built_from_the_lambda_arn() -> None:
     assert arn == "arn:aws:states:eu-west-1:111122223333:stateMachine:logstep-dev-pipeline"
     with pytest.raises(ConfigurationError):
         settings.resolve_state_machine_arn("not-an-arn")
+
+
+def test_output_records_default_to_single_and_can_be_aggregated() -> None:
+    assert Settings.from_env(BASE).packing.output_records == "single"
+    assert not Settings.from_env(BASE).packing.aggregated
+    packing = Settings.from_env({**BASE, "LOGSTEP_OUTPUT_RECORDS": "aggregated"}).packing
+    assert packing.aggregated
+    assert packing.aggregated_record_bytes == 25_000
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {**BASE, "LOGSTEP_OUTPUT_RECORDS": "batched"},
+        {**BASE, "LOGSTEP_AGGREGATED_RECORD_BYTES": "2000000"},
+        {**BASE, "LOGSTEP_AGGREGATED_RECORD_BYTES": "-1"},
+    ],
+)
+def test_bad_output_records_settings_say_which(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="LOGSTEP_"):
+        Settings.from_env(env)
+
+
+def test_the_default_aggregated_target_follows_a_smaller_record_limit() -> None:
+    settings = Settings.from_env({**BASE, "LOGSTEP_MAX_RECORD_BYTES": "4096"})
+    assert settings.packing.aggregated_record_bytes == 4096

@@ -1,0 +1,650 @@
+"""logstep cost: what a run of the pipeline costs on AWS, per GB of logs and per million events.
+
+Counts are measured (by ``logstep demo --summary-json``: executions, state transitions
+from the execution histories, Lambda invocations and billed milliseconds, S3 requests,
+PutRecords records with each record's size rounded to the billing units, claim-check
+bytes); dollars come from a price table (``logstep/prices.json``, each figure with its
+source and date). ``--events-per-day`` / ``--avg-event-bytes`` project a month for a
+workload, with the fixed costs (shard or stream hours) and the executions that the
+event source mapping's batching window implies.
+
+Reading a deployed pipeline's executions and CloudWatch metrics is not built: run the
+sandbox on traffic like yours, or write a summary JSON with the same keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+GIB = 2**30  # AWS bills "GB" as 2^30 bytes
+KIB = 1024
+HOURS_PER_MONTH = 730  # AWS's monthly hours
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+PRICES_PATH = Path(__file__).resolve().parent / "prices.json"
+# The deploy template's ClaimCheckExpirationDays (infra/stages/*.json): claim-check
+# objects of every execution live this long, succeeded or not.
+CLAIMCHECK_DAYS = 97.0
+# Lambda's event source mapping: at most 10,000 records / 6 MB per batch, and the
+# batching window app.py sets (INGEST_BATCHING_WINDOW_SECONDS).
+ESM_BATCH_RECORDS = 10_000
+ESM_BATCH_BYTES = 6 * 1000 * 1000
+BATCHING_WINDOW_SECONDS = 60.0
+# A provisioned shard takes 1 MiB/s and 1,000 records/s; an on-demand stream starts
+# with 4 MB/s of write capacity (4 shards, so 4 concurrent event source mapping pollers).
+SHARD_BYTES_PER_SECOND = 1024 * 1024
+SHARD_RECORDS_PER_SECOND = 1000
+ON_DEMAND_INITIAL_SHARDS = 4
+# Per-invocation time a Lambda spends beyond its bytes on AWS (S3 round trips, the
+# Step Functions hop): an assumption for projections, not a measurement.
+INVOCATION_FLOOR_MS = 20.0
+
+
+@dataclass(frozen=True)
+class FunctionUsage:
+    """One Lambda function's invocations and billed time."""
+
+    name: str
+    invocations: float
+    billed_ms: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class StreamUsage:
+    """Records written to one stream: count, bytes, and the sum of each record's billing units."""
+
+    records: float
+    bytes: float
+    units: Mapping[str, float]  # logstep.units: kb1, kb5, kb25
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The measured (or projected) counters of a run."""
+
+    events: float
+    log_bytes: float
+    executions: float
+    chunks: float
+    transitions: float
+    retries: float
+    functions: tuple[FunctionUsage, ...]
+    s3_put: float
+    s3_get: float
+    claimcheck_bytes: float
+    source: StreamUsage
+    destination: StreamUsage  # Kinesis records as written (aggregated or not)
+    documents: StreamUsage  # one per document (what a de-aggregating consumer sees)
+    output_records: str = "single"
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the counters cannot say."""
+
+    stream_mode: str = "provisioned"  # or "on-demand"
+    architecture: str = "x86_64"  # or "arm64"
+    claimcheck_days: float = CLAIMCHECK_DAYS
+    # The sandbox's Lambda durations are in-process on a developer machine, with moto's
+    # S3 and Kinesis inside them: priced as measured, with this range around them.
+    duration_low: float = 0.5
+    duration_high: float = 3.0
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a bill."""
+
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    unit_price: float
+    low: float
+    high: float
+    note: str = ""
+
+    @property
+    def cost(self) -> float:
+        """Quantity times unit price."""
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Price per unit by name, and where each came from."""
+
+    values: Mapping[str, float]
+    sources: Mapping[str, Mapping[str, str]]
+    region: str
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+
+def load_prices(path: Path | None = None, region: str | None = None) -> Prices:
+    """The price table, with the region's overrides applied."""
+    data = json.loads((path or PRICES_PATH).read_text())
+    values = {name: float(item["price"]) for name, item in data["prices"].items()}
+    region = region or str(data.get("region", "us-east-1"))
+    overrides = data.get("regions", {}).get(region, {})
+    values.update({name: float(price) for name, price in overrides.items()})
+    sources = {
+        name: {k: str(v) for k, v in item.items() if k != "price"} for name, item in data["prices"].items()
+    }
+    for name in overrides:
+        sources[name] = {**sources.get(name, {}), "region": region}
+    return Prices(values=values, sources=sources, region=region)
+
+
+def _stream(data: Mapping[str, Any]) -> StreamUsage:
+    records = float(data.get("records", 0))
+    units = {k: float(v) for k, v in (data.get("units") or {}).items()}
+    if not units and records:  # an older summary: assume records of equal size
+        size = float(data.get("bytes", 0)) / records
+        units = {
+            name: records * max(1, math.ceil(size / unit))
+            for name, unit in (("kb1", KIB), ("kb5", 5 * KIB), ("kb25", 25 * KIB))
+        }
+    return StreamUsage(records=records, bytes=float(data.get("bytes", 0)), units=units)
+
+
+def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
+    """The counters of a ``logstep demo --summary-json`` file."""
+    functions = tuple(
+        FunctionUsage(
+            name=name,
+            invocations=float(f["invocations"]),
+            billed_ms=float(f["billed_ms"]),
+            memory_mb=int(f["memory_mb"]),
+        )
+        for name, f in sorted(summary.get("lambda", {}).items())
+    )
+    s3 = summary.get("s3_requests", {})
+    put_like = sum(n for op, n in s3.items() if op.startswith(("Put", "Copy", "List", "Post", "Create")))
+    get_like = sum(n for op, n in s3.items() if not op.startswith(("Put", "Copy", "List", "Post", "Create")))
+    destination = _stream(summary.get("put_records", {}))
+    documents = _stream(summary.get("destination_documents") or summary.get("put_records", {}))
+    return Usage(
+        events=float(summary["events_in"]),
+        log_bytes=float(summary["log_bytes_in"]),
+        executions=float(summary.get("batches", 0)),
+        chunks=float(summary.get("chunks", 0)),
+        transitions=float(summary.get("state_transitions", 0)),
+        retries=float(summary.get("retries", 0)),
+        functions=functions,
+        s3_put=float(put_like),
+        s3_get=float(get_like),
+        claimcheck_bytes=float((summary.get("claimcheck") or {}).get("bytes", 0)),
+        source=_stream(summary.get("source", {})),
+        destination=destination,
+        documents=documents,
+        output_records=str(summary.get("output_records", "single")),
+        settings=dict(summary.get("settings") or {}),
+    )
+
+
+def _kinesis_lines(name: str, stream: StreamUsage, prices: Prices, a: Assumptions) -> list[Line]:
+    if a.stream_mode == "provisioned":
+        units = stream.units.get("kb25", 0)
+        p = prices["kinesis.provisioned.put_payload_unit"]
+        cost = units * p
+        return [Line("Kinesis", f"{name}: PUT payload units", units, "25 KB unit", p, cost, cost)]
+    billed_gb = stream.units.get("kb1", 0) * KIB / GIB
+    p_in, p_out = prices["kinesis.on_demand.data_in_gb"], prices["kinesis.on_demand.data_out_gb"]
+    read_gb = stream.bytes / GIB
+    return [
+        Line(
+            "Kinesis",
+            f"{name}: data in (1 KB steps)",
+            billed_gb,
+            "GB",
+            p_in,
+            billed_gb * p_in,
+            billed_gb * p_in,
+        ),
+        Line("Kinesis", f"{name}: data read once", read_gb, "GB", p_out, read_gb * p_out, read_gb * p_out),
+    ]
+
+
+def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
+    """Every billed line of a run's counters (variable costs; fixed hours are in project())."""
+    lines: list[Line] = []
+    p = prices["stepfunctions.transition"]
+    cost = usage.transitions * p
+    lines.append(Line("Step Functions", "state transitions", usage.transitions, "transition", p, cost, cost))
+    invocations = sum(f.invocations for f in usage.functions)
+    p = prices["lambda.request"]
+    lines.append(Line("Lambda", "requests", invocations, "request", p, invocations * p, invocations * p))
+    p = prices[f"lambda.gb_second.{a.architecture}"]
+    for f in usage.functions:
+        gb_s = f.billed_ms / 1000 * f.memory_mb / 1024
+        cost = gb_s * p
+        lines.append(
+            Line(
+                "Lambda",
+                f"{f.name} duration ({f.memory_mb} MB)",
+                gb_s,
+                "GB-second",
+                p,
+                cost * a.duration_low,
+                cost * a.duration_high,
+                "measured in-process on the sandbox",
+            )
+        )
+    p = prices["s3.put_request"]
+    lines.append(
+        Line("S3", "PUT/LIST requests", usage.s3_put, "request", p, usage.s3_put * p, usage.s3_put * p)
+    )
+    p = prices["s3.get_request"]
+    lines.append(Line("S3", "GET requests", usage.s3_get, "request", p, usage.s3_get * p, usage.s3_get * p))
+    months = a.claimcheck_days / DAYS_PER_MONTH
+    gb_months = usage.claimcheck_bytes / GIB * months
+    p = prices["s3.storage_gb_month"]
+    lines.append(
+        Line(
+            "S3",
+            f"claim-check storage ({a.claimcheck_days:g} days)",
+            gb_months,
+            "GB-month",
+            p,
+            usage.claimcheck_bytes / GIB / DAYS_PER_MONTH * p,
+            gb_months * p,
+            "low: objects expired after 1 day",
+        )
+    )
+    lines += _kinesis_lines("source", usage.source, prices, a)
+    lines += _kinesis_lines("destination", usage.destination, prices, a)
+    p = prices["firehose.ingestion_gb"]
+    record_gb = usage.destination.units.get("kb5", 0) * 5 * KIB / GIB
+    document_gb = usage.documents.units.get("kb5", 0) * 5 * KIB / GIB
+    aggregated = usage.output_records == "aggregated"
+    lines.append(
+        Line(
+            "Firehose",
+            "ingestion (5 KB steps)",
+            record_gb,
+            "GB",
+            p,
+            record_gb * p,
+            (document_gb if aggregated else record_gb) * p,
+            "high: if each de-aggregated document is rounded to 5 KB" if aggregated else "",
+        )
+    )
+    return lines
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A month of traffic to project."""
+
+    events_per_day: float
+    avg_event_bytes: float
+    batching_window_seconds: float = BATCHING_WINDOW_SECONDS
+    peak_factor: float = 2.0  # shards are sized for this multiple of the average rate
+
+
+def _setting(usage: Usage, name: str, default: int) -> int:
+    raw = usage.settings.get(name, "")
+    return int(raw) if raw else default
+
+
+def _units_for(records: float, size: float) -> dict[str, float]:
+    return {
+        name: records * max(1, math.ceil(size / unit))
+        for name, unit in (("kb1", KIB), ("kb5", 5 * KIB), ("kb25", 25 * KIB))
+    }
+
+
+def shards_for(bytes_per_day: float, records_per_day: float, peak_factor: float) -> int:
+    """Provisioned shards a stream needs for a daily volume at a peak multiple of the average."""
+    per_second = peak_factor / 86_400
+    return max(
+        1,
+        math.ceil(bytes_per_day * per_second / SHARD_BYTES_PER_SECOND),
+        math.ceil(records_per_day * per_second / SHARD_RECORDS_PER_SECOND),
+    )
+
+
+def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, list[str], dict[str, float]]:
+    """A month of ``workload`` with the measured run's shape; returns usage, notes and fixed hours.
+
+    Kept from the run: document bytes per event beyond the message, compression of the
+    source records, events per source record, the aggregated record size, claim-check
+    bytes per log byte, Lambda time per log byte (decode, transform, put_batch) or per
+    invocation (ingest, summarize), and the fixed states per execution. Derived: how many
+    executions the event source mapping starts (one per source shard per batching window
+    while records arrive, more when batches fill), chunks per execution from the chunk
+    limits, and shards.
+    """
+    from chalicelib import limits
+
+    days = DAYS_PER_MONTH
+    events = workload.events_per_day * days
+    log_bytes = events * workload.avg_event_bytes
+    doc_overhead = max(
+        0.0, usage.documents.bytes / max(usage.documents.records, 1) - usage.log_bytes / usage.events
+    )
+    doc_size = workload.avg_event_bytes + doc_overhead
+    documents = StreamUsage(records=events, bytes=events * doc_size, units=_units_for(events, doc_size))
+    if usage.output_records == "aggregated" and usage.destination.records:
+        record_size = usage.destination.bytes / usage.destination.records
+        records = max(1.0, documents.bytes / record_size)
+        destination = StreamUsage(
+            records=records, bytes=documents.bytes, units=_units_for(records, record_size)
+        )
+    else:
+        destination = documents
+    compression = usage.source.bytes / usage.log_bytes
+    events_per_source_record = usage.events / max(usage.source.records, 1)
+    source_records = events / events_per_source_record
+    source_bytes = log_bytes * compression
+    source = StreamUsage(
+        records=source_records,
+        bytes=source_bytes,
+        units=_units_for(source_records, source_bytes / max(source_records, 1)),
+    )
+    daily = 1 / days
+    if a.stream_mode == "provisioned":
+        source_shards = shards_for(source_bytes * daily, source_records * daily, workload.peak_factor)
+        destination_shards = shards_for(
+            destination.bytes * daily, destination.records * daily, workload.peak_factor
+        )
+    else:
+        source_shards = destination_shards = ON_DEMAND_INITIAL_SHARDS
+    polls = source_shards * 86_400 / workload.batching_window_seconds * days
+    executions = min(
+        source_records,
+        max(polls, source_bytes / ESM_BATCH_BYTES, source_records / ESM_BATCH_RECORDS),
+    )
+    per_execution_records = destination.records / executions
+    per_execution_bytes = destination.bytes / executions
+    records_per_chunk = _setting(usage, "LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK)
+    chunk_bytes = _setting(usage, "LOGSTEP_MAX_CHUNK_BYTES", limits.MAX_CHUNK_BYTES)
+    chunks_per_execution = max(
+        1, math.ceil(per_execution_records / records_per_chunk), math.ceil(per_execution_bytes / chunk_bytes)
+    )
+    chunks = executions * chunks_per_execution
+    fixed_states = (usage.transitions - usage.chunks - usage.retries) / max(usage.executions, 1)
+    retries = usage.retries / max(usage.chunks, 1) * chunks
+    transitions = executions * fixed_states + chunks + retries
+    # Claim-check objects: the chunks hold the destination's bytes; the raw batch and the
+    # decoded envelopes grow per event (each carries its id and timestamp) and per byte.
+    other_per_event = max(0.0, (usage.claimcheck_bytes - usage.destination.bytes) / usage.events)
+    other_overhead = max(0.0, other_per_event - usage.log_bytes / usage.events)
+    claimcheck_bytes = destination.bytes + events * (workload.avg_event_bytes + other_overhead)
+    per_execution = {"ingest", "decode", "transform", "summarize"}
+    functions: list[FunctionUsage] = []
+    for f in usage.functions:
+        if f.name in ("ingest", "summarize"):
+            invocations = executions
+            billed = f.billed_ms / max(f.invocations, 1) * invocations
+        else:
+            invocations = executions if f.name in per_execution else chunks + retries
+            billed = f.billed_ms / usage.log_bytes * log_bytes + INVOCATION_FLOOR_MS * invocations
+        functions.append(replace(f, invocations=invocations, billed_ms=billed))
+    projected = Usage(
+        events=events,
+        log_bytes=log_bytes,
+        executions=executions,
+        chunks=chunks,
+        transitions=transitions,
+        retries=retries,
+        functions=tuple(functions),
+        # Per execution: raw, decoded and summary written; raw and decoded read. Per chunk:
+        # the chunk and its pending set written, both read (the first pending read misses);
+        # each retry reads and writes the pending set once more.
+        s3_put=3 * executions + 2 * chunks + retries,
+        s3_get=2 * executions + 2 * chunks + retries,
+        claimcheck_bytes=claimcheck_bytes,
+        source=source,
+        destination=destination,
+        documents=documents,
+        output_records=usage.output_records,
+        settings=usage.settings,
+    )
+    notes = [
+        f"{workload.events_per_day:,.0f} events/day of {workload.avg_event_bytes:,.0f} bytes: "
+        f"{log_bytes / GIB:,.1f} GB of logs a month",
+        f"executions: {executions:,.0f}/month ({source_shards} source shard(s), one batch per "
+        f"{workload.batching_window_seconds:g} s window while records arrive, or per full 6 MB batch)",
+        f"chunks: {chunks_per_execution} per execution; documents of {doc_size:,.0f} bytes",
+        f"shards: source {source_shards}, destination {destination_shards} ({a.stream_mode})",
+    ]
+    hours = {"source_shards": source_shards, "destination_shards": destination_shards}
+    return projected, notes, {k: float(v) for k, v in hours.items()}
+
+
+def fixed_lines(hours: Mapping[str, float], prices: Prices, a: Assumptions) -> list[Line]:
+    """A month of shard-hours (provisioned) or stream-hours (on-demand) for both streams."""
+    if a.stream_mode == "provisioned":
+        p = prices["kinesis.provisioned.shard_hour"]
+        shard_hours = (hours["source_shards"] + hours["destination_shards"]) * HOURS_PER_MONTH
+        cost = shard_hours * p
+        return [Line("Kinesis", "shard-hours (both streams)", shard_hours, "shard-hour", p, cost, cost)]
+    p = prices["kinesis.on_demand.stream_hour"]
+    stream_hours = 2 * HOURS_PER_MONTH
+    cost = stream_hours * p
+    return [Line("Kinesis", "stream-hours (both streams)", stream_hours, "stream-hour", p, cost, cost)]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A bill's total and its range, per GB of logs and per million events."""
+
+    total: float
+    low: float
+    high: float
+    per_gb: float
+    per_gb_low: float
+    per_gb_high: float
+    per_million_events: float
+
+
+def totals(lines: Sequence[Line], usage: Usage) -> Totals:
+    """Sum a bill and divide it by the logs it carried."""
+    total = sum(line.cost for line in lines)
+    low = sum(line.low for line in lines)
+    high = sum(line.high for line in lines)
+    gb = usage.log_bytes / GIB
+    return Totals(
+        total=total,
+        low=low,
+        high=high,
+        per_gb=total / gb,
+        per_gb_low=low / gb,
+        per_gb_high=high / gb,
+        per_million_events=total / usage.events * 1e6,
+    )
+
+
+def paper_model(avg_event_bytes: float, aggregated: bool, prices: Prices) -> float:
+    """Issue 6's back-of-envelope $ per GB: a record per event (or ~25 KB records), provisioned.
+
+    Firehose ingestion in 5 KB steps, Kinesis PUT payload units and shard-seconds for the
+    record rate; documents the size of the events; no Lambda, S3 or Step Functions.
+    """
+    events = GIB / avg_event_bytes
+    if aggregated:
+        records = GIB / 25_000
+        firehose_gb = records * math.ceil(25_000 / (5 * KIB)) * 5 * KIB / GIB
+    else:
+        records = events
+        firehose_gb = records * math.ceil(avg_event_bytes / (5 * KIB)) * 5 * KIB / GIB
+    put_units = records * math.ceil(min(avg_event_bytes, 25_000) / (25 * KIB)) if not aggregated else records
+    shard_hours = records / SHARD_RECORDS_PER_SECOND / 3600
+    return (
+        firehose_gb * prices["firehose.ingestion_gb"]
+        + put_units * prices["kinesis.provisioned.put_payload_unit"]
+        + shard_hours * prices["kinesis.provisioned.shard_hour"]
+    )
+
+
+# ---- the command -----------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``logstep cost``."""
+    parser.add_argument(
+        "summaries", nargs="+", help="logstep demo --summary-json files (compared if several)"
+    )
+    parser.add_argument("--prices", type=Path, help=f"price table (default {PRICES_PATH.name})")
+    parser.add_argument("--region", help="apply this region's overrides from the price table")
+    parser.add_argument("--stream-mode", choices=("provisioned", "on-demand"), default="provisioned")
+    parser.add_argument("--architecture", choices=("x86_64", "arm64"), default="x86_64")
+    parser.add_argument(
+        "--claimcheck-days",
+        type=float,
+        default=CLAIMCHECK_DAYS,
+        help="days claim-check objects are kept (the deploy template's ClaimCheckExpirationDays)",
+    )
+    parser.add_argument("--events-per-day", type=float, help="project a month of this many events a day")
+    parser.add_argument(
+        "--avg-event-bytes", type=float, help="average log message bytes (with --events-per-day)"
+    )
+    parser.add_argument(
+        "--batching-window",
+        type=float,
+        default=BATCHING_WINDOW_SECONDS,
+        help="event source mapping batching window in seconds (app.py's)",
+    )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+
+
+def _money(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.4f}" if abs(value) >= 0.0001 else f"{value:.2e}"
+
+
+def _quantity(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.4g}"
+
+
+def _render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, notes: Sequence[str]) -> str:
+    gb = usage.log_bytes / GIB
+    out = [title, *(f"  {n}" for n in notes), ""]
+    header = f"  {'service':<15}{'item':<42}{'quantity':>16} {'unit price':>11} {'$':>10} {'$/GB':>9}"
+    out += [header, "  " + "-" * (len(header) - 2)]
+    for line in lines:
+        spread = f"  ({_money(line.low / gb)}-{_money(line.high / gb)})" if line.low != line.high else ""
+        out.append(
+            f"  {line.service:<15}{line.item:<42}{_quantity(line.quantity):>16} "
+            f"{line.unit_price:>11.4g} {_money(line.cost):>10} {_money(line.cost / gb):>9}{spread}"
+        )
+    out += [
+        "",
+        f"  total ${_money(t.total)}: ${t.per_gb:.4f} per GB of logs (range {t.per_gb_low:.4f}-"
+        f"{t.per_gb_high:.4f}), ${t.per_million_events:.4f} per million events",
+    ]
+    return "\n".join(out)
+
+
+def _describe(usage: Usage) -> str:
+    return (
+        f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
+        f"{usage.output_records} records: {usage.destination.records:,.0f} destination records, "
+        f"{usage.executions:,.0f} executions, {usage.chunks:,.0f} chunks, "
+        f"{usage.transitions:,.0f} transitions"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Price each summary (or its projected month) and print the bills."""
+    prices = load_prices(args.prices, args.region)
+    a = Assumptions(
+        stream_mode=args.stream_mode, architecture=args.architecture, claimcheck_days=args.claimcheck_days
+    )
+    if (args.events_per_day is None) != (args.avg_event_bytes is None):
+        raise SystemExit("--events-per-day and --avg-event-bytes go together")
+    results: list[dict[str, Any]] = []
+    for path in args.summaries:
+        usage = usage_from_summary(json.loads(Path(path).read_text()))
+        notes = [_describe(usage)]
+        lines = bill(usage, prices, a)
+        if args.events_per_day is not None:
+            workload = Workload(args.events_per_day, args.avg_event_bytes, args.batching_window)
+            usage, more, hours = project(usage, workload, a)
+            notes = [f"projected from {path}: {notes[0]}", *more]
+            lines = bill(usage, prices, a) + fixed_lines(hours, prices, a)
+        t = totals(lines, usage)
+        paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
+        notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
+        results.append({"path": path, "usage": usage, "lines": lines, "totals": t, "notes": notes})
+    assumptions = (
+        f"assumptions: {a.stream_mode} Kinesis streams, Lambda on {a.architecture}, claim-check objects kept "
+        f"{a.claimcheck_days:g} days, Lambda durations as measured in-process (range x{a.duration_low:g}-"
+        f"x{a.duration_high:g}), prices for {prices.region}; excluded: CloudWatch Logs ingestion and "
+        "storage, the search cluster, Firehose backup, data transfer, KMS, free tiers"
+    )
+    if args.format == "json":
+        print(json.dumps([_as_json(r) for r in results] + [{"assumptions": assumptions}], indent=2))
+        return 0
+    if args.format == "markdown":
+        print(_render_markdown(results))
+        print(f"\n{assumptions}")
+        return 0
+    for r in results:
+        print(_render_text(f"logstep cost: {r['path']}", r["lines"], r["totals"], r["usage"], r["notes"]))
+        print()
+    print(assumptions)
+    print("\nprice table:")
+    for name, value in sorted(prices.values.items()):
+        source = prices.sources.get(name, {})
+        print(
+            f"  {name:<40} {value:<12.6g} per {source.get('unit', '')}  {source.get('source', '')} "
+            f"({source.get('date', '')})"
+        )
+    return 0
+
+
+def _as_json(r: dict[str, Any]) -> dict[str, Any]:
+    t: Totals = r["totals"]
+    return {
+        "path": r["path"],
+        "notes": r["notes"],
+        "lines": [{**line.__dict__, "cost": line.cost} for line in r["lines"]],
+        "totals": t.__dict__,
+    }
+
+
+def _render_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """One column per summary: $ per GB by line, then totals."""
+    names = [Path(r["path"]).stem for r in results]
+    keys: list[tuple[str, str]] = []
+    for r in results:
+        for line in r["lines"]:
+            key = (line.service, line.item)
+            if key not in keys:
+                keys.append(key)
+    out = ["| service | item | " + " | ".join(f"{n} $/GB" for n in names) + " |"]
+    out.append("| --- | --- | " + " | ".join("---:" for _ in names) + " |")
+    for service, item in keys:
+        cells = []
+        for r in results:
+            gb = r["usage"].log_bytes / GIB
+            match = [line for line in r["lines"] if (line.service, line.item) == (service, item)]
+            cells.append(_money(sum(line.cost for line in match) / gb) if match else "")
+        out.append(f"| {service} | {item} | " + " | ".join(cells) + " |")
+    row = [
+        f"**{r['totals'].per_gb:.4f}** ({r['totals'].per_gb_low:.4f}-{r['totals'].per_gb_high:.4f})"
+        for r in results
+    ]
+    out.append("| **total** | per GB of logs (range) | " + " | ".join(row) + " |")
+    out.append(
+        "| | per million events | "
+        + " | ".join(f"{r['totals'].per_million_events:.4f}" for r in results)
+        + " |"
+    )
+    return "\n".join(out)

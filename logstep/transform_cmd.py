@@ -159,6 +159,7 @@ def _write_documents(raw: bytes, args: argparse.Namespace, options: TransformOpt
             continue
         records = serialise_envelope(envelope, options).records
         if records:
-            out.write(b"\n".join(records) + b"\n")
+            records.append(b"")  # the last line's end, without copying the joined lines again
+            out.write(b"\n".join(records))
     out.flush()
     return malformed

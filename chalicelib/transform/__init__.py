@@ -3,6 +3,9 @@
 The contract the pipeline relies on (the transform issue extends the formats, not this):
 - ``transform_envelope(envelope, options)`` never raises and returns one document per
   event, in event order, plus a count of parse failures;
+- ``serialise_envelope(envelope, options)`` is the same, serialised: exactly the bytes
+  ``jsoncodec.dumps`` writes for each of those documents (what the transform step and
+  ``logstep transform`` deliver), written faster (``templates``);
 - every document has ``timestamp`` (ISO-8601 UTC, milliseconds, ``Z``), ``message`` (str)
   and ``cloudwatch`` {logGroup, logStream, id, owner, timestamp}; ``cloudwatch.id`` is
   the dedup key. (The ``ecs`` output format says ``@timestamp``, ``message`` and
@@ -12,7 +15,8 @@ How a line is read: its first character picks the few parsers that can apply (a 
 is JSON, a digit a time prefix, ``S``/``E``/``R``/``I``/``T`` Lambda's own keywords, ``[``
 the Python runtime, ...), so most lines meet one regular expression. Modules:
 ``schema`` (names, timestamps), ``lambda_platform`` (START/REPORT/... and ``platform.*``),
-``runtimes`` (application text formats), ``json_records`` (JSON messages), ``ecs``.
+``runtimes`` (application text formats), ``json_records`` (JSON messages), ``ecs``,
+``templates`` (the commonest shapes written straight to JSON text).
 """
 
 from __future__ import annotations

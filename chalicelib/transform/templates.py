@@ -283,10 +283,31 @@ class DocumentWriter:
                 f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}",
             )
         if body.startswith("Invoke Error"):
-            return None
+            return self._invoke_error(event, written, request_id, level, body)
         return (
             f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
             f'{self._lambdas.get(request_id) or self._lambda(request_id)},"level":"{level}"'
+            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+        )
+
+    def _invoke_error(
+        self, event: LogEvent, written: str, request_id: str, level: str, body: str
+    ) -> str | None:
+        # Node.js: "Invoke Error \t{"errorType": ..., "errorMessage": ..., "stack": [...]}"
+        try:
+            error = orjson.loads(body.partition("\t")[2])
+        except _JSONDecodeError:
+            return None  # perhaps JSON only the standard library reads
+        fields = ""
+        if type(error) is dict:
+            for key in ("errorType", "errorMessage"):
+                item = error.get(key)
+                if type(item) is str:
+                    fields += f',"{key}":{_dumps(item).decode()}'
+        quoted = self._quoted.get(request_id) or self._quote(request_id)
+        return (
+            f'{{"timestamp":"{written}","message":{_dumps(body).decode()},'
+            f'"lambda":{{"requestId":{quoted}{fields}{self._lambda_rest}}},"level":"{level}"'
             f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
         )
 

@@ -172,7 +172,7 @@ integers = st.sampled_from(["1", "512", "0512", "9" * 19, "1" * 30]) | st.from_r
 def lines(draw: Any) -> str:
     """A line in one of the shapes the templates write, with drawn (often hostile) fields."""
     rid, level, time, body = draw(request_ids), draw(levels), draw(times), draw(hostile_text)
-    shape = draw(st.integers(min_value=0, max_value=13))
+    shape = draw(st.integers(min_value=0, max_value=14))
     if shape == 0:
         line = f"[{level}]\t{time}\t{rid}\t{body}"
     elif shape == 1:
@@ -185,6 +185,10 @@ def lines(draw: Any) -> str:
         line = f"START RequestId: {rid} Version: {version}{end}"
     elif shape == 5:
         line = f"END RequestId: {rid}"
+    elif shape == 14:  # Node.js: the runtime's report of an uncaught error
+        named = st.fixed_dictionaries({"errorType": levels, "errorMessage": st.just(body)})
+        error = json.dumps(draw(json_objects | named))
+        line = f"{time}\t{rid}\t{level}\tInvoke Error {draw(st.sampled_from(['', ' ']))}\t{error}"
     elif shape == 6:
         init = f"Init Duration: {draw(numbers)} ms\t" if draw(st.booleans()) else ""
         sampled = draw(st.sampled_from(["true", "false"]))

@@ -77,6 +77,17 @@ class ClaimCheck:
         except KeyError:
             return None
 
+    def remaining(self, run: str, index: int, chunk: str) -> tuple[bytes, bool]:
+        """What chunk ``index`` still has to send, and whether that is a pending set.
+
+        Once put_batch has written the chunk's pending set, that set is what is left
+        (empty: done); before that, the whole chunk is.
+        """
+        blob = self.get_optional(pending_key(run, index))
+        if blob is not None:
+            return blob, True
+        return self.get(chunk), False
+
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under a prefix, in key order."""
         keys: list[str] = []

@@ -214,10 +214,7 @@ def put_batch(
     if not isinstance(index, int) or not isinstance(chunk, dict) or "key" not in chunk:
         raise MalformedStateError("put_batch needs index and chunk.key")
     pending = pending_key(ref.run, index)
-    blob = store.get_optional(pending)
-    resumed = blob is not None
-    if blob is None:
-        blob = store.get(str(chunk["key"]))
+    blob, resumed = store.remaining(ref.run, index, str(chunk["key"]))
     records = decode_records(blob)
     if not records:
         return {"index": index, "delivered": 0, "calls": 0}
@@ -260,9 +257,11 @@ def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder
     pending_chunks: list[dict[str, Any]] = []
     for item in failed:
         index = int(item.get("index", -1))
-        blob = store.get_optional(pending_key(ref.run, index))
-        if blob is None and 0 <= index < len(chunks):
-            blob = store.get(str(chunks[index]["key"]))
+        blob: bytes | None
+        if 0 <= index < len(chunks):
+            blob, _ = store.remaining(ref.run, index, str(chunks[index]["key"]))
+        else:
+            blob = store.get_optional(pending_key(ref.run, index))
         pending_records = decode_records(blob) if blob else []
         # Counts are documents: an aggregated record carries many.
         count = count_documents(pending_records)

@@ -49,8 +49,8 @@ def pending_sets(store: ClaimCheck, run: str) -> list[PendingSet]:
     out: list[PendingSet] = []
     for key in store.list_keys(f"{run}chunks/"):
         index = int(key.rsplit("/", 1)[-1].split(".", 1)[0])
-        blob = store.get_optional(pending_key(run, index))
-        records = decode_records(blob if blob is not None else store.get(key))
+        blob, _ = store.remaining(run, index, key)
+        records = decode_records(blob)
         if records:
             out.append(PendingSet(index=index, records=records))
     return out

@@ -64,8 +64,8 @@ def full_batch(
             return payloads, events, message_bytes
 
 
-def lambda_event(payloads: Sequence[bytes]) -> dict[str, Any]:
-    """The Kinesis event Lambda delivers for these record payloads."""
+def lambda_event(payloads: Sequence[bytes], shard: str = "shardId-000000000000") -> dict[str, Any]:
+    """The Kinesis event Lambda delivers for these record payloads (one shard)."""
     return {
         "Records": [
             {
@@ -77,7 +77,11 @@ def lambda_event(payloads: Sequence[bytes]) -> dict[str, Any]:
                     "approximateArrivalTimestamp": 1795680000.0 + i,
                 },
                 "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:4959{i:052d}",
                 "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/logstep-sandbox-source",
             }
             for i, p in enumerate(payloads)
         ]

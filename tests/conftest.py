@@ -52,3 +52,24 @@ def corpus() -> Any:
     if path is None:
         pytest.skip("../shared/corpus is absent")
     return path
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """chalice.test.Client on app.py's dev stage, with a Lambda context that has an ARN."""
+    import chalice.test
+
+    import app as chalice_app
+
+    class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
+        """chalice.test's context has an empty ARN; Lambda's names the function's account."""
+
+        def __init__(self, function_name: str, *args: Any, **kwargs: Any) -> None:
+            super().__init__(function_name, *args, **kwargs)
+            self.invoked_function_arn = (
+                f"arn:aws:lambda:us-east-1:123456789012:function:logstep-dev-{function_name}"
+            )
+
+    monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
+    with chalice.test.Client(chalice_app.app, stage_name="dev") as test_client:
+        yield test_client

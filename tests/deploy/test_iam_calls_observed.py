@@ -61,22 +61,6 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         boto3.DEFAULT_SESSION = None
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    import chalice.test
-
-    class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
-        def __init__(self, function_name: str, *args: Any, **kwargs: Any) -> None:
-            super().__init__(function_name, *args, **kwargs)
-            self.invoked_function_arn = (
-                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:logstep-dev-{function_name}"
-            )
-
-    monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
-    with Client(chalice_app.app, stage_name="dev") as test_client:
-        yield test_client
-
-
 def test_every_call_a_handler_makes_is_in_the_static_call_graph(
     recorded: dict[str, Any], client: Client
 ) -> None:

@@ -48,24 +48,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         chalice_app.reset()
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    import chalice.test
-
-    class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
-        """chalice.test's context has an empty ARN; Lambda's names the function's account."""
-
-        def __init__(self, function_name: str, *args: Any, **kwargs: Any) -> None:
-            super().__init__(function_name, *args, **kwargs)
-            self.invoked_function_arn = (
-                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:logstep-dev-{function_name}"
-            )
-
-    monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
-    with Client(chalice_app.app, stage_name="dev") as test_client:
-        yield test_client
-
-
 def test_ingest_claim_checks_the_batch_and_starts_one_execution_even_when_redelivered(
     aws: dict[str, Any], client: Client
 ) -> None:
@@ -96,7 +78,11 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
     (chunk,) = transformed["chunks"]
     assert set(chunk) == {"key", "records", "bytes", "arrival"}  # references and counts only
     item = {"bucket": state["bucket"], "run": state["run"], "index": 0, "chunk": chunk}
-    assert client.lambda_.invoke("put_batch", item).payload == {"index": 0, "delivered": 5, "calls": 1}
+    assert client.lambda_.invoke("put_batch", item).payload == {
+        "index": 0,
+        "delivered": 5,
+        "calls": 1,
+    }
     # A repeated invocation after success sends nothing (the pending set is empty).
     assert client.lambda_.invoke("put_batch", item).payload["delivered"] == 0
     pending = aws["s3"].get_object(Bucket=BUCKET, Key=f"{state['run']}pending/00000.bin")["Body"].read()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import zlib
 from pathlib import Path
 from typing import Any
+
+from logstep.batchgen import lambda_event
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,23 +62,4 @@ def zlib_json(message: Any) -> bytes:
 
 def kinesis_event(payloads: list[bytes], shard: str = "shardId-000000000000") -> dict[str, Any]:
     """A Lambda Kinesis event whose records carry these payloads."""
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": f"pk-{i}",
-                    "sequenceNumber": f"4959{i:052d}",
-                    "data": base64.b64encode(p).decode(),
-                    "approximateArrivalTimestamp": 1795680000.0 + i,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:4959{i:052d}",
-                "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/logstep-sandbox-source",
-            }
-            for i, p in enumerate(payloads)
-        ]
-    }
+    return lambda_event(payloads, shard)

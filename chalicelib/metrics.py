@@ -35,6 +35,7 @@ UNITS: dict[str, str] = {
     "OversizeDocuments": "Count",
     "ParseFailures": "Count",
     "RecordsDelivered": "Count",
+    "DocumentsDelivered": "Count",
     "RecordsThrottled": "Count",
     "RecordsRejected": "Count",
     "CallsThrottled": "Count",

@@ -223,6 +223,9 @@ def put_batch(
     outcome = delivery.send(records)
     store.put(pending, encode_records(outcome.pending), metadata={"stream": stream})
     metrics.add("RecordsDelivered", outcome.delivered)
+    # In aggregated mode a Kinesis record carries many documents; dashboards compare
+    # documents delivered with DocumentsOut.
+    metrics.add("DocumentsDelivered", count_documents(records) - count_documents(outcome.pending))
     # Left for a retry by this attempt: per-record throttles and InternalFailures, plus the
     # records of refused calls and of the calls not attempted after them.
     metrics.add("RecordsThrottled", len(outcome.retryable))

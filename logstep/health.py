@@ -62,6 +62,7 @@ def format_health(health: Health) -> str:
         [
             "health (the metrics in the `logstep` CloudWatch namespace)",
             f"  EventsIn {health.get('EventsIn')}  DocumentsOut {health.get('DocumentsOut')}  "
+            f"DocumentsDelivered {health.get('DocumentsDelivered')}  "
             f"RecordsDelivered {health.get('RecordsDelivered')}",
             f"  RecordsThrottled {health.get('RecordsThrottled')}  CallsThrottled "
             f"{health.get('CallsThrottled')}  RecordsPending {health.get('RecordsPending')}",

@@ -172,7 +172,7 @@ def test_onboard_over_http_write_events_and_read_transformed_documents(local: Lo
     while "RecordsDelivered 2" not in local.printed() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "[pipeline] health (the metrics" in local.printed()
-    assert "EventsIn 2  DocumentsOut 2  RecordsDelivered 2" in local.printed()
+    assert "EventsIn 2  DocumentsOut 2  DocumentsDelivered 2  RecordsDelivered 2" in local.printed()
 
     status, removed = local.request("DELETE", f"/subscriptions?logGroupName={GROUP}")
     assert (status, removed["filterName"]) == (200, "logstep-local")

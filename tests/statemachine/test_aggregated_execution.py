@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.aggregation import deaggregate, is_aggregated
 from chalicelib.batching import Record
 from logstep.faults import FaultPlan
+from logstep.health import health_from_emf
 from logstep.replay import replay_execution
 from tests.statemachine.test_execution import delivered_ids, describe_all, run, write_events
 
@@ -43,6 +44,10 @@ def test_aggregated_mode_delivers_every_event_once_through_faults(
     assert counters.record_errors["ProvisionedThroughputExceededException"] > 0
     assert counters.throttled_calls > 0
     assert sleeps.calls
+    # The metrics count both: Kinesis records written, and the documents in them.
+    health = health_from_emf(sandbox.metric_documents)
+    assert health.get("RecordsDelivered") == len(records)
+    assert health.get("DocumentsDelivered") == health.get("DocumentsOut") == len(ids)
     # Each aggregated record is keyed by its first document's event id.
     for record in records:
         first = json.loads(deaggregate(record)[0].data)

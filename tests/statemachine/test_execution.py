@@ -307,6 +307,7 @@ def test_emitted_metrics_match_what_happened_in_a_run_with_faults(make_sandbox: 
     assert health.get("EventsIn") == len(ids)
     assert health.get("DocumentsOut") == len(ids)
     assert health.get("RecordsDelivered") == counters.records_written == len(ids)
+    assert health.get("DocumentsDelivered") == len(ids)
     assert health.get("PutRecordsCalls") == counters.calls
     assert health.get("CallsThrottled") == counters.throttled_calls > 0
     assert health.get("RecordsThrottled") >= sum(counters.record_errors.values()) > 0

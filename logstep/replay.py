@@ -56,6 +56,12 @@ def pending_sets(store: ClaimCheck, run: str) -> list[PendingSet]:
     return out
 
 
+def delivered(store: ClaimCheck, run: str) -> bool:
+    """Whether an execution on this run's batch delivered everything (it then deleted the batch)."""
+    summary = store.get_optional(f"{run}summary.json")
+    return summary is not None and json.loads(summary).get("pending") == 0
+
+
 def destination_for(state_machine_arn: str) -> str:
     """logstep-<stage>-pipeline -> logstep-<stage>-destination (the deterministic naming)."""
     name = state_machine_arn.rsplit(":", 1)[-1]
@@ -82,7 +88,12 @@ def replay_execution(
     run = state["run"]
     result = ReplayResult(execution=execution_arn)
     sets = pending_sets(store, run)
-    if not sets and not store.list_keys(f"{run}chunks/") and description["status"] != "SUCCEEDED":
+    if (
+        not sets
+        and not store.list_keys(f"{run}chunks/")
+        and description["status"] != "SUCCEEDED"
+        and not delivered(store, run)
+    ):
         name = description["name"][:70] + f"-r{int(time.time()) % 100000}"
         started = sfn.start_execution(
             stateMachineArn=description["stateMachineArn"], name=name, input=description["input"]

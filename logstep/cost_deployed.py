@@ -467,7 +467,8 @@ def read_usage(
         "2 GET, per chunk 2 PUT + 2 GET, per retry 1 PUT + 1 GET (the claim-check layout)",
         "per-record billing units (1 KB / 5 KB / 25 KB steps): no metric has each record's size; "
         "every record is taken as the average size (off either way when sizes vary widely)",
-        "Kinesis IncomingBytes counts data, not partition keys (which PUT payload units include)",
+        "record sizes from Kinesis IncomingBytes, which AWS does not say includes the partition "
+        "keys (PUT payload units do)",
     ]
     if output_records == "aggregated":
         count = metric("documents") or destination.records

@@ -627,7 +627,7 @@ def report(deployed: DeployedRun, args: argparse.Namespace, region: str) -> str:
         f"{a.stream_mode} Kinesis streams (DescribeStreamSummary), Lambda on {a.architecture} "
         f"(GetFunctionConfiguration), {days_note}, prices for {prices.region}",
         "excluded: CloudWatch Logs ingestion and storage, the search cluster, Firehose backup, data "
-        "transfer, KMS, free tiers, the CloudWatch and Step Functions calls this command makes",
+        "transfer, KMS, free tiers, and this command's own GetMetricData and S3 LIST requests",
         "metrics arrive minutes late: a window ending now can miss its last executions' data points",
         *(f"estimated: {e}" for e in deployed.estimates),
     ]

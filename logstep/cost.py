@@ -8,8 +8,10 @@ source and date). ``--events-per-day`` / ``--avg-event-bytes`` project a month f
 workload, with the fixed costs (shard or stream hours) and the executions that the
 event source mapping's batching window implies.
 
-Reading a deployed pipeline's executions and CloudWatch metrics is not built: run the
-sandbox on traffic like yours, or write a summary JSON with the same keys.
+``--deployed --stage S`` reads the same counters from a deployed stage over a time window
+(``logstep/cost_deployed.py``: executions and their histories, CloudWatch metrics, the
+claim-check objects); Lambda billed duration, S3 requests and per-record billing units are
+estimated there, and the bill lists those estimates.
 """
 
 from __future__ import annotations

@@ -35,14 +35,14 @@ import argparse
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logstep import infra
 from logstep.cost import (
-    KIB,
     Assumptions,
     FunctionUsage,
     Line,
@@ -53,6 +53,7 @@ from logstep.cost import (
     _describe,
     _render_markdown,
     _render_text,
+    _units_for,
     bill,
     fixed_lines,
     load_prices,
@@ -71,6 +72,9 @@ BILLED_ROUNDING_MS = 0.5
 # GetMetricData takes at most 500 queries per request
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
 MAX_METRIC_QUERIES = 500
+# Histories and claim-check listings read at once (Step Functions' GetExecutionHistory
+# bucket refills 5 per second per account; the adaptive retry mode backs off beyond).
+HISTORY_WORKERS = 8
 # CloudWatch keeps 1-minute data points 15 days, 5-minute ones 63 days, then hourly
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Metric).
 RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300))
@@ -184,31 +188,73 @@ def executions_in_window(
 
 @dataclass(frozen=True)
 class ExecutionTotals:
-    """What the histories of a window's executions add up to."""
+    """What a window's executions add up to: their histories and their claim-check objects.
+
+    With a sample, the sums are of the sampled executions scaled to all of them.
+    """
 
     executions: int
     by_status: Mapping[str, int]
-    chunks: int
+    read: int  # executions whose history and objects were read
+    chunks: float
+    transitions: float
+    retries: float
+    claimcheck_bytes: float
+    without_objects: int  # of those read: none left (expired, or never written)
+
+
+@dataclass(frozen=True)
+class _ExecutionRead:
     transitions: int
     retries: int
+    chunks: int
+    claimcheck_bytes: int
 
 
-def count_executions(sfn: Any, executions: Iterable[Mapping[str, Any]]) -> ExecutionTotals:
-    """Transitions, retries and chunks of each execution, from its history."""
-    statuses: Counter[str] = Counter()
-    chunks = transitions = retries = 0
-    for execution in executions:
-        statuses[str(execution["status"])] += 1
-        counts = count_execution(execution_history(sfn, execution["executionArn"]))
-        chunks += counts.map_items
-        transitions += counts.transitions
-        retries += counts.retries
+def _read_execution(sfn: Any, s3: Any, bucket: str, execution: Mapping[str, Any]) -> _ExecutionRead:
+    from chalicelib.claimcheck import run_prefix
+
+    counts = count_execution(execution_history(sfn, execution["executionArn"]))
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=run_prefix(execution["name"]))
+    size = sum(int(item["Size"]) for page in pages for item in page.get("Contents", []))
+    return _ExecutionRead(counts.transitions, counts.retries, counts.map_items, size)
+
+
+def sample_executions(executions: Sequence[Mapping[str, Any]], size: int | None) -> list[Mapping[str, Any]]:
+    """All executions, or ``size`` of them spread evenly over the window's start times."""
+    ordered = sorted(executions, key=lambda e: e["startDate"])
+    if size is None or size >= len(ordered):
+        return ordered
+    return [ordered[i * len(ordered) // size] for i in range(size)]
+
+
+def read_executions(
+    sfn: Any,
+    s3: Any,
+    bucket: str,
+    executions: Sequence[Mapping[str, Any]],
+    *,
+    sample: int | None = None,
+    workers: int = HISTORY_WORKERS,
+) -> ExecutionTotals:
+    """Transitions, retries and chunks from each execution's history; its claim-check bytes."""
+    chosen = sample_executions(executions, sample)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # boto3 clients are thread-safe
+        reads = list(pool.map(lambda e: _read_execution(sfn, s3, bucket, e), chosen))
+    scale = len(executions) / len(chosen) if chosen else 0.0
+    with_objects = [r for r in reads if r.claimcheck_bytes]
+    # Expired objects: scale the bytes of the executions that still have theirs.
+    stored = sum(r.claimcheck_bytes for r in with_objects)
+    stored_scale = len(executions) / len(with_objects) if with_objects else 0.0
     return ExecutionTotals(
-        executions=sum(statuses.values()),
-        by_status=dict(statuses),
-        chunks=chunks,
-        transitions=transitions,
-        retries=retries,
+        executions=len(executions),
+        by_status=dict(Counter(str(e["status"]) for e in executions)),
+        read=len(chosen),
+        chunks=sum(r.chunks for r in reads) * scale,
+        transitions=sum(r.transitions for r in reads) * scale,
+        retries=sum(r.retries for r in reads) * scale,
+        claimcheck_bytes=stored * stored_scale,
+        without_objects=len(reads) - len(with_objects),
     )
 
 
@@ -322,22 +368,6 @@ def stream_mode(kinesis: Any, stream: str) -> str:
     return "on-demand" if mode == "ON_DEMAND" else "provisioned"
 
 
-def claimcheck_bytes(s3: Any, bucket: str, execution_names: Iterable[str]) -> tuple[int, int]:
-    """Bytes of the executions' claim-check objects, and how many executions still have any."""
-    from chalicelib.claimcheck import run_prefix
-
-    total = found = 0
-    for name in execution_names:
-        size = sum(
-            int(item["Size"])
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=run_prefix(name))
-            for item in page.get("Contents", [])
-        )
-        total += size
-        found += 1 if size else 0
-    return total, found
-
-
 def claimcheck_expiration_days(s3: Any, bucket: str) -> float | None:
     """Days the bucket's lifecycle keeps ``runs/`` objects (None: no such rule, or not readable)."""
     from botocore.exceptions import ClientError
@@ -356,13 +386,7 @@ def claimcheck_expiration_days(s3: Any, bucket: str) -> float | None:
 
 def _units(records: float, total_bytes: float) -> dict[str, float]:
     """Billing units if every record were the average size (no metric has each record's size)."""
-    if not records:
-        return {"kb1": 0.0, "kb5": 0.0, "kb25": 0.0}
-    size = total_bytes / records
-    return {
-        name: records * max(1, math.ceil(size / unit))
-        for name, unit in (("kb1", KIB), ("kb5", 5 * KIB), ("kb25", 25 * KIB))
-    }
+    return _units_for(records, total_bytes / records) if records else {}
 
 
 @dataclass(frozen=True)
@@ -410,12 +434,13 @@ def read_usage(
     window: Window,
     *,
     page_size: int | None = None,
+    sample: int | None = None,
     now: datetime | None = None,
 ) -> DeployedRun:
     """The stage's counters over the window, as ``cost.Usage``."""
     now = now or datetime.now(UTC)
     executions = executions_in_window(clients.sfn, pipeline.state_machine_arn, window, page_size)
-    counted = count_executions(clients.sfn, executions)
+    counted = read_executions(clients.sfn, clients.s3, pipeline.bucket, executions, sample=sample)
     queries = pipeline_queries(pipeline)
     period = metric_period(window, now)
     raw = metric_sums(clients.cloudwatch, list(queries.values()), window, period)
@@ -488,23 +513,21 @@ def read_usage(
             f"destination bytes less {DOCUMENT_OVERHEAD_BYTES} bytes of document per event"
         )
     s3_put, s3_get = s3_requests(counted.executions, counted.chunks, counted.retries)
-    names = [str(e["name"]) for e in executions]
-    stored, with_objects = claimcheck_bytes(clients.s3, pipeline.bucket, names)
     notes = [
         f"stage {pipeline.stage}: {window.since:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC "
         f"({window.hours:g} h); executions "
         + (", ".join(f"{n} {s.lower()}" for s, n in sorted(counted.by_status.items())) or "none"),
     ]
-    if with_objects < len(names):
-        missing = len(names) - with_objects
-        if with_objects:
-            stored = round(stored * len(names) / with_objects)
-            estimates.append(
-                f"claim-check bytes: {missing} of {len(names)} executions have no objects left "
-                "(expired?): scaled from the others"
-            )
-        else:
-            estimates.append("claim-check bytes: none of the executions has objects left (expired?)")
+    if counted.read < counted.executions:
+        estimates.append(
+            f"transitions, retries, chunks and claim-check bytes: the histories and objects of "
+            f"{counted.read} of {counted.executions} executions (--sample), scaled to all"
+        )
+    if counted.without_objects:
+        estimates.append(
+            f"claim-check bytes: {counted.without_objects} of {counted.read} executions have no objects "
+            "left (expired?): " + ("scaled from the others" if counted.claimcheck_bytes else "counted as 0")
+        )
     if counted.by_status.get("RUNNING"):
         notes.append(
             f"{counted.by_status['RUNNING']} executions still running: their transitions so far only"
@@ -522,7 +545,7 @@ def read_usage(
         functions=functions,
         s3_put=s3_put,
         s3_get=s3_get,
-        claimcheck_bytes=stored,
+        claimcheck_bytes=counted.claimcheck_bytes,
         source=source,
         destination=destination,
         documents=documents,
@@ -567,6 +590,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hours", type=float, help="the window: the last N hours (default 24)")
     group.add_argument("--since", help="window start, ISO 8601 (UTC unless a zone is given)")
     group.add_argument("--until", help="window end, ISO 8601 (default: now)")
+    group.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="read the histories and objects of N executions spread over the window and scale "
+        "(default: all; a day of one shard at a 60 s window is 1,440)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -587,7 +617,7 @@ def run(args: argparse.Namespace) -> int:
             args.stage, clients.sfn, session.client("sts"), region, args.state_machine_arn
         )
         window = window_from_args(args.since, args.until, args.hours)
-        deployed = read_usage(clients, pipeline, window)
+        deployed = read_usage(clients, pipeline, window, sample=args.sample)
     except (DeployedReadError, ValueError) as e:
         raise SystemExit(f"logstep cost --deployed: {e}") from e
     print(report(deployed, args, region))

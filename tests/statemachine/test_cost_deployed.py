@@ -229,6 +229,12 @@ def test_a_windows_counters_and_bill_match_the_hand_computed_run(make_sandbox: C
     assert both.destination.records == 40
     assert both.destination.bytes == sandbox.faults.counters.bytes_written
 
+    # A sample of one reads the earlier execution (A) and scales it to both.
+    sampled = read_usage(clients, pipeline, Window(started - timedelta(seconds=1), until), sample=1)
+    assert (sampled.usage.chunks, sampled.usage.transitions, sampled.usage.retries) == (2 * 2, 9 * 2, 1 * 2)
+    assert sampled.usage.events == 40  # metrics are not sampled
+    assert any("1 of 2 executions (--sample)" in e for e in sampled.estimates)
+
 
 @pytest.mark.slow
 def test_executions_are_read_page_by_page_and_paging_stops_before_the_window(

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from logstep.cost import Assumptions, Workload, project, usage_from_summary
-from logstep.cost_deployed import DeployedReadError, Window, metric_period, s3_requests, window_from_args
+from logstep.cost_deployed import (
+    DeployedReadError,
+    Window,
+    metric_period,
+    s3_requests,
+    sample_executions,
+    window_from_args,
+)
 from tests.unit.test_cost import summary
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -59,3 +66,9 @@ def test_the_s3_estimate_is_the_per_execution_pattern_projections_use() -> None:
         (month.s3_put, month.s3_get)
     )
     assert s3_requests(1, 2, 0) == (7, 6)  # what the sandbox counts for 1 execution of 2 chunks
+
+
+def test_a_sample_spreads_over_the_window_s_start_times() -> None:
+    executions = [{"name": f"e{i}", "startDate": NOW - timedelta(minutes=i)} for i in range(10)]
+    assert [e["name"] for e in sample_executions(executions, 3)] == ["e9", "e6", "e3"]
+    assert len(sample_executions(executions, None)) == len(sample_executions(executions, 50)) == 10

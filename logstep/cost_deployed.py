@@ -84,6 +84,20 @@ DOCUMENT_OVERHEAD_BYTES = 370
 CLAIMCHECK_PREFIX = "runs/"
 
 
+# What no API says, in every deployed bill (the module docstring has the reasons).
+ALWAYS_ESTIMATED = (
+    f"Lambda billed duration: Duration's sum + {BILLED_ROUNDING_MS:g} ms per invocation (each is "
+    "billed rounded up to 1 ms; billed duration is not a metric); cold starts' INIT time is not "
+    "in Duration (see REPORT lines' Init Duration)",
+    "S3 requests: not metrics without the bucket's (paid) request metrics; per execution 3 PUT + "
+    "2 GET, per chunk 2 PUT + 2 GET, per retry 1 PUT + 1 GET (the claim-check layout)",
+    "per-record billing units (1 KB / 5 KB / 25 KB steps): no metric has each record's size; "
+    "every record is taken as the average size (off either way when sizes vary widely)",
+    "record sizes from Kinesis IncomingBytes, which AWS does not say includes the partition "
+    "keys (PUT payload units do)",
+)
+
+
 class DeployedReadError(Exception):
     """The stage cannot be read: the message says what is missing."""
 
@@ -450,15 +464,15 @@ def read_usage(
         return sums[key] or 0.0
 
     events = metric("events")
-    if not executions and not events:
-        raise DeployedReadError(
-            f"stage {pipeline.stage}: no executions and no EventsIn from {window.since:%Y-%m-%d %H:%M} "
-            f"to {window.until:%Y-%m-%d %H:%M} UTC: nothing to price"
-        )
-    if sums["events"] is None:
+    if executions and sums["events"] is None:
         raise DeployedReadError(
             f"stage {pipeline.stage}: {counted.executions} executions but no EventsIn metric in the "
             f"logstep namespace: are the Lambdas' EMF logs reaching CloudWatch?"
+        )
+    if not events:  # every figure is per GB of logs and per event
+        raise DeployedReadError(
+            f"stage {pipeline.stage}: {counted.executions} executions and no log events from "
+            f"{window.since:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC: nothing to price"
         )
     configurations = function_configurations(clients.lambda_, pipeline.functions)
     functions = tuple(
@@ -470,7 +484,7 @@ def read_usage(
         )
         for name in sorted(pipeline.functions)
     )
-    architectures = {(c.get("Architectures") or ["x86_64"])[0] for c in configurations.values()}
+    architectures = sorted({(c.get("Architectures") or ["x86_64"])[0] for c in configurations.values()})
     transform_env = (configurations["transform"].get("Environment") or {}).get("Variables") or {}
     settings = {k: str(v) for k, v in transform_env.items() if k.startswith("LOGSTEP_")}
     output_records = settings.get("LOGSTEP_OUTPUT_RECORDS", "single")
@@ -484,17 +498,7 @@ def read_usage(
         bytes=metric("destination.bytes"),
         units=_units(metric("destination.records"), metric("destination.bytes")),
     )
-    estimates = [
-        f"Lambda billed duration: Duration's sum + {BILLED_ROUNDING_MS:g} ms per invocation (each is "
-        "billed rounded up to 1 ms; billed duration is not a metric); cold starts' INIT time is not "
-        "in Duration (see REPORT lines' Init Duration)",
-        "S3 requests: not metrics without the bucket's (paid) request metrics; per execution 3 PUT + "
-        "2 GET, per chunk 2 PUT + 2 GET, per retry 1 PUT + 1 GET (the claim-check layout)",
-        "per-record billing units (1 KB / 5 KB / 25 KB steps): no metric has each record's size; "
-        "every record is taken as the average size (off either way when sizes vary widely)",
-        "record sizes from Kinesis IncomingBytes, which AWS does not say includes the partition "
-        "keys (PUT payload units do)",
-    ]
+    estimates = list(ALWAYS_ESTIMATED)
     if output_records == "aggregated":
         count = metric("documents") or destination.records
         documents = StreamUsage(
@@ -528,6 +532,8 @@ def read_usage(
             f"claim-check bytes: {counted.without_objects} of {counted.read} executions have no objects "
             "left (expired?): " + ("scaled from the others" if counted.claimcheck_bytes else "counted as 0")
         )
+    if len(architectures) > 1:
+        notes.append(f"functions on {' and '.join(architectures)}: all priced as x86_64")
     if counted.by_status.get("RUNNING"):
         notes.append(
             f"{counted.by_status['RUNNING']} executions still running: their transitions so far only"
@@ -557,7 +563,7 @@ def read_usage(
         usage=usage,
         window=window,
         stream_mode=stream_mode(clients.kinesis, pipeline.source_stream),
-        architecture=architectures.pop() if len(architectures) == 1 else "x86_64",
+        architecture=architectures[0] if len(architectures) == 1 else "x86_64",
         claimcheck_days=claimcheck_expiration_days(clients.s3, pipeline.bucket),
         notes=tuple(notes),
         estimates=tuple(estimates),

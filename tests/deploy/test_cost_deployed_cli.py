@@ -42,7 +42,7 @@ LAMBDA = {
 }
 
 
-def deploy_dev(output_records: str = "aggregated") -> dict[str, str]:
+def deploy_dev(output_records: str = "aggregated", metrics: bool = True) -> dict[str, str]:
     """The stack, the five pipeline functions, two executions and their claim-check objects."""
     outputs = _create("dev")
     role = boto3.client("iam").create_role(RoleName="logstep-dev-fn", AssumeRolePolicyDocument="{}")["Role"]
@@ -83,7 +83,8 @@ def deploy_dev(output_records: str = "aggregated") -> dict[str, str]:
             ]
         },
     )
-    publish_metrics()
+    if metrics:
+        publish_metrics()
     return outputs
 
 
@@ -227,6 +228,12 @@ def test_a_window_without_executions_or_events_is_refused(aws: None) -> None:
                 "--deployed", "--region", REGION, "--since", later.isoformat(), "--until", latest.isoformat()
             )
         )
+
+
+def test_executions_without_logstep_s_metrics_are_refused(aws: None) -> None:
+    deploy_dev(metrics=False)
+    with pytest.raises(SystemExit, match="no EventsIn metric"):
+        cost.run(parse("--deployed", "--region", REGION, "--until", soon()))
 
 
 def test_summaries_and_deployed_do_not_mix(tmp_path: Any) -> None:

@@ -27,6 +27,10 @@ Estimated (each is listed with the bill):
   from the claim-check layout per execution, chunk and retry (``s3_requests``).
 - Per-record billing units (1 KB / 5 KB / 25 KB steps) need each record's size, which no
   metric has: every record is taken to be the average size.
+- With ``--sample N``, transitions, retries, chunks and claim-check bytes come from N
+  executions spread over the window, scaled to all of them.
+- Message bytes of a stage deployed before decode emitted LogBytesIn, and claim-check
+  bytes of executions whose objects expired (see ``read_usage``).
 """
 
 from __future__ import annotations

@@ -155,8 +155,9 @@ def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="summarize")
 def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Summarize: count delivered and pending records, name where pending ones are."""
+    settings = _settings(_arn(context))
     with _observed("summarize", event, context) as metrics:
-        return steps.summarize(event, _store(_settings(_arn(context))), metrics)
+        return steps.summarize(event, _store(settings), metrics, keep_delivered=settings.keep_delivered_runs)
 
 
 # =========================================================================================

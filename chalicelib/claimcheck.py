@@ -10,17 +10,26 @@ to ten times that, so every step reads and writes S3 objects named from the run 
     runs/<execution name>/pending/NNNNN.bin  what a chunk still has to send (empty: done)
     runs/<execution name>/oversize/<id>.json originals of documents truncated to fit a record
     runs/<execution name>/summary.json       the run's final counts
+
+Once every record of a run is delivered, summarize deletes the objects that only served
+delivery (raw, decoded, chunks, pending) and keeps summary, quarantine and oversize: a
+succeeded run has nothing to replay, and its objects were most of the claim-check bill.
+Failed runs keep everything until the bucket's lifecycle rule expires it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StorageUnavailableError
 
 RUNS_PREFIX = "runs/"
+# DeleteObjects takes at most 1,000 keys per request:
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+MAX_KEYS_PER_DELETE = 1000
 _RETRYABLE_S3_CODES = frozenset(
     {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 )
@@ -88,6 +97,27 @@ class ClaimCheck:
             return blob, True
         return self.get(chunk), False
 
+    def delete(self, keys: Sequence[str]) -> list[str]:
+        """Delete objects (a missing key counts as deleted); return the keys S3 did not delete.
+
+        Housekeeping, never a reason to fail a run: errors come back as keys, and the
+        bucket's lifecycle rule removes whatever stays. S3 does not bill DELETE requests
+        (https://aws.amazon.com/s3/pricing/, "DELETE and CANCEL requests are free").
+        """
+        refused: list[str] = []
+        for start in range(0, len(keys), MAX_KEYS_PER_DELETE):
+            batch = list(keys[start : start + MAX_KEYS_PER_DELETE])
+            try:
+                response = self._s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except (ClientError, BotoCoreError):
+                refused += batch
+                continue
+            refused += [str(error.get("Key", "")) for error in response.get("Errors", [])]
+        return refused
+
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under a prefix, in key order."""
         keys: list[str] = []
@@ -98,6 +128,14 @@ class ClaimCheck:
         except ClientError as e:
             raise _translate(e, f"list {self.uri(prefix)}") from e
         return sorted(keys)
+
+
+def delivery_keys(run: str, chunk_keys: Sequence[str]) -> list[str]:
+    """The objects a run needs only until its records are delivered."""
+    keys = [f"{run}raw.json", f"{run}decoded.jsonl"]
+    for index, chunk in enumerate(chunk_keys):
+        keys += [chunk, pending_key(run, index)]
+    return keys
 
 
 def _translate(error: ClientError, action: str) -> BaseException:

@@ -45,6 +45,7 @@ UNITS: dict[str, str] = {
     "EndToEndLagMs": "Milliseconds",
     "RecordsPending": "Count",
     "ChunksPending": "Count",
+    "ClaimCheckDeleteFailed": "Count",
 }
 
 

@@ -59,6 +59,9 @@ class Settings:
     json_fields_key: str = ""
     packing: RecordPacking = RecordPacking()
     log_level: str = "INFO"
+    # Keep a succeeded run's raw batch, envelopes and chunks until the lifecycle rule
+    # expires them (for debugging); by default summarize deletes them.
+    keep_delivered_runs: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -119,6 +122,7 @@ class Settings:
             json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
             packing=packing,
             log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
+            keep_delivered_runs=_flag(environ, "LOGSTEP_KEEP_DELIVERED_RUNS"),
         )
 
     def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
@@ -169,6 +173,16 @@ def arn_parts(invoked_function_arn: str) -> dict[str, str]:
             "outside Lambda, set names without {partition}/{region}/{account} placeholders"
         )
     return {"partition": parts[1], "region": parts[3], "account": parts[4]}
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "")
+    value = raw.strip().lower()
+    if value in ("", "false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r}: use true or false")
 
 
 def _log_level(raw: str) -> str:

@@ -7,6 +7,7 @@ to 256 KiB). Read them in the order the state machine runs them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from chalicelib.batching import (
     pack_chunks,
     partition_key_for,
 )
-from chalicelib.claimcheck import ClaimCheck, chunk_key, pending_key
+from chalicelib.claimcheck import ClaimCheck, chunk_key, delivery_keys, pending_key
 from chalicelib.delivery import KinesisDelivery
 from chalicelib.envelope import (
     ControlMessage,
@@ -38,6 +39,7 @@ from chalicelib.errors import (
     MalformedStateError,
     RecordsThrottledError,
 )
+from chalicelib.logs import log_event
 from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import DeliveryLimits, RecordPacking
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope
@@ -253,8 +255,14 @@ def put_batch(
     return {"index": index, "delivered": outcome.delivered, "calls": outcome.calls}
 
 
-def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder) -> dict[str, Any]:
-    """Count what was delivered and what is pending; the cause names where pending records are."""
+def summarize(
+    state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder, *, keep_delivered: bool = False
+) -> dict[str, Any]:
+    """Count what was delivered and what is pending; the cause names where pending records are.
+
+    A run with nothing pending has nothing to replay: its delivery objects are deleted
+    (unless ``keep_delivered``), so succeeded runs do not pay months of claim-check storage.
+    """
     ref = RunRef.from_state(state)
     execution = ref.run.rstrip("/").rsplit("/", 1)[-1]
     chunks = state.get("chunks") or []
@@ -305,6 +313,16 @@ def summarize(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder
             f"Replay them with: logstep replay <this execution's ARN> (execution {execution})."
         )[:MAX_CAUSE_CHARS]
     summary["cause"] = cause
+    summary["deliveryChunks"] = len(chunks)
+    summary["objectsDeleted"] = 0
+    if not pending_total and not failed and not keep_delivered:
+        keys = delivery_keys(ref.run, [str(c["key"]) for c in chunks if isinstance(c, dict)])
+        refused = store.delete(keys)
+        summary["objectsDeleted"] = len(keys) - len(refused)
+        if refused:
+            # The lifecycle rule removes them later; the run itself is delivered.
+            metrics.add("ClaimCheckDeleteFailed", len(refused))
+            log_event("claimcheck.delete_failed", logging.WARNING, execution=execution, keys=len(refused))
     metrics.add("RecordsPending", pending_total)
     metrics.add("ChunksPending", len(pending_chunks))
     store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))

@@ -11,25 +11,88 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import gzip
 import json
+import random
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from logstep.traffic import generate
+from logstep.traffic import GeneratedEvent, generate
 
 MAX_BATCH_BYTES = 6_000_000
 MAX_BATCH_RECORDS = 10_000
 
 
+# Lambda platform lines keep their size when messages are padded (they parse as such).
+PLATFORM_PREFIXES = ("START ", "END ", "REPORT ", "INIT_", "EXTENSION", "TELEMETRY", "RESTORE_")
+WORDS = [
+    "order",
+    "cart",
+    "payment",
+    "user",
+    "session",
+    "request",
+    "upstream",
+    "retry",
+    "cache",
+    "queue",
+    "item",
+    "warehouse",
+    "shipment",
+    "invoice",
+    "token",
+    "region",
+    "latency",
+    "status",
+    "account",
+    "customer",
+    "product",
+    "stock",
+]
+
+
+def padded(events: list[GeneratedEvent], average_bytes: int, seed: int) -> list[GeneratedEvent]:
+    """The events with application messages lengthened (words of text, or a JSON ``detail``
+    field) so the average message is about ``average_bytes``; platform lines unchanged."""
+    rng = random.Random(seed)
+    fixed = [e for e in events if e.message.startswith(PLATFORM_PREFIXES)]
+    budget = average_bytes * len(events) - sum(len(e.message.encode()) for e in fixed)
+    target = budget // max(len(events) - len(fixed), 1)
+    out: list[GeneratedEvent] = []
+    for e in events:
+        missing = target - len(e.message.encode())
+        if e.message.startswith(PLATFORM_PREFIXES) or missing <= 12:
+            out.append(e)
+            continue
+        words: list[str] = []
+        while sum(len(w) + 1 for w in words) < missing - 12:
+            words.append(rng.choice(WORDS) + str(rng.randint(0, 999)) * rng.randint(0, 1))
+        text = " ".join(words)
+        body = e.message.rstrip("\n")
+        newline = e.message[len(body) :]
+        if body.startswith("{") and body.endswith("}"):
+            body = body[:-1] + f', "detail": "{text}"}}'
+        else:
+            body = f"{body} {text}"
+        out.append(dataclasses.replace(e, message=body + newline))
+    return out
+
+
 def full_batch(
-    max_bytes: int = MAX_BATCH_BYTES, events_per_record: int = 60, seed: int = 7
+    max_bytes: int = MAX_BATCH_BYTES, events_per_record: int = 60, seed: int = 7, message_bytes: int = 0
 ) -> tuple[list[bytes], int, int]:
-    """(gzip'd envelopes, events, message bytes) filling one batch, log streams interleaved."""
+    """(gzip'd envelopes, events, message bytes) filling one batch, log streams interleaved.
+
+    ``message_bytes`` pads application messages to about that average (0: as generated).
+    """
     by_stream: dict[tuple[str, str], list[Any]] = {}
     # Enough events for the batch (small events compress ~3x in their envelopes).
-    for event in generate(max_bytes // 15, seed, 1795680000000):
+    generated = generate(max_bytes // (15 + message_bytes // 10), seed, 1795680000000)
+    if message_bytes:
+        generated = padded(generated, message_bytes, seed)
+    for event in generated:
         by_stream.setdefault((event.log_group, event.log_stream), []).append(event)
     cursors = dict.fromkeys(by_stream, 0)
     payloads: list[bytes] = []
@@ -95,8 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bytes", type=int, default=MAX_BATCH_BYTES, help="gzip'd record bytes at most")
     parser.add_argument("--events-per-record", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=0,
+        help="lengthen application messages to about this average (platform lines keep theirs)",
+    )
     args = parser.parse_args(argv)
-    payloads, events, message_bytes = full_batch(args.bytes, args.events_per_record, args.seed)
+    payloads, events, message_bytes = full_batch(
+        args.bytes, args.events_per_record, args.seed, args.message_bytes
+    )
     with open(args.out, "w") as handle:
         json.dump(lambda_event(payloads), handle)
     print(

@@ -29,9 +29,15 @@ KIB = 1024
 HOURS_PER_MONTH = 730  # AWS's monthly hours
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 PRICES_PATH = Path(__file__).resolve().parent / "prices.json"
-# The deploy template's ClaimCheckExpirationDays (infra/stages/*.json): claim-check
-# objects of every execution live this long, succeeded or not.
+# The deploy template's ClaimCheckExpirationDays (infra/stages/*.json): what a run leaves
+# in the claim-check bucket (its summary, quarantined records and oversize originals; all
+# of a failed run's objects) lives this long. A delivered run's raw batch, envelopes and
+# chunks are deleted by summarize when it ends.
 CLAIMCHECK_DAYS = 97.0
+# How long those deleted objects are stored: S3 Standard meters storage in byte-hours and
+# has no minimum storage duration (https://aws.amazon.com/s3/pricing/); an execution ends
+# within minutes, so an hour is an upper bound.
+TRANSIENT_HOURS = 1.0
 # Lambda's event source mapping: at most 10,000 records / 6 MB per batch, and the
 # batching window app.py sets (INGEST_BATCHING_WINDOW_SECONDS).
 ESM_BATCH_RECORDS = 10_000
@@ -85,6 +91,9 @@ class Usage:
     documents: StreamUsage  # one per document (what a de-aggregating consumer sees)
     output_records: str = "single"
     settings: Mapping[str, str] = field(default_factory=dict)
+    # Claim-check bytes written and deleted again when their run delivered (claimcheck_bytes
+    # is what stays).
+    claimcheck_transient_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,9 @@ def _stream(data: Mapping[str, Any]) -> StreamUsage:
     return StreamUsage(records=records, bytes=float(data.get("bytes", 0)), units=units)
 
 
+S3_PUT_LIKE = ("Put", "Copy", "List", "Post", "Create")
+
+
 def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
     """The counters of a ``logstep demo --summary-json`` file."""
     functions = tuple(
@@ -170,8 +182,12 @@ def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
         for name, f in sorted(summary.get("lambda", {}).items())
     )
     s3 = summary.get("s3_requests", {})
-    put_like = sum(n for op, n in s3.items() if op.startswith(("Put", "Copy", "List", "Post", "Create")))
-    get_like = sum(n for op, n in s3.items() if not op.startswith(("Put", "Copy", "List", "Post", "Create")))
+    # S3 bills PUT, COPY, POST and LIST at one rate, GET and the rest at another;
+    # DELETE requests are free (https://aws.amazon.com/s3/pricing/).
+    put_like = sum(n for op, n in s3.items() if op.startswith(S3_PUT_LIKE))
+    get_like = sum(n for op, n in s3.items() if not op.startswith((*S3_PUT_LIKE, "Delete")))
+    claimcheck = summary.get("claimcheck") or {}
+    kept = float(claimcheck.get("bytes", 0))
     destination = _stream(summary.get("put_records", {}))
     documents = _stream(summary.get("destination_documents") or summary.get("put_records", {}))
     return Usage(
@@ -184,7 +200,8 @@ def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
         functions=functions,
         s3_put=float(put_like),
         s3_get=float(get_like),
-        claimcheck_bytes=float((summary.get("claimcheck") or {}).get("bytes", 0)),
+        claimcheck_bytes=kept,
+        claimcheck_transient_bytes=max(0.0, float(claimcheck.get("written_bytes", kept)) - kept),
         source=_stream(summary.get("source", {})),
         destination=destination,
         documents=documents,
@@ -260,6 +277,19 @@ def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
             usage.claimcheck_bytes / GIB / DAYS_PER_MONTH * p,
             gb_months * p,
             "low: objects expired after 1 day",
+        )
+    )
+    transient_gb_months = usage.claimcheck_transient_bytes / GIB * TRANSIENT_HOURS / HOURS_PER_MONTH
+    lines.append(
+        Line(
+            "S3",
+            "claim-check storage while runs deliver",
+            transient_gb_months,
+            "GB-month",
+            p,
+            transient_gb_months * p,
+            transient_gb_months * p,
+            f"deleted once delivered; priced as {TRANSIENT_HOURS:g} hour",
         )
     )
     lines += _kinesis_lines("source", usage.source, prices, a)
@@ -377,11 +407,19 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     fixed_states = (usage.transitions - usage.chunks - usage.retries) / max(usage.executions, 1)
     retries = usage.retries / max(usage.chunks, 1) * chunks
     transitions = executions * fixed_states + chunks + retries
-    # Claim-check objects: the chunks hold the destination's bytes; the raw batch and the
-    # decoded envelopes grow per event (each carries its id and timestamp) and per byte.
-    other_per_event = max(0.0, (usage.claimcheck_bytes - usage.destination.bytes) / usage.events)
+    # Claim-check objects written: the chunks hold the destination's bytes; the raw batch
+    # and the decoded envelopes grow per event (each carries its id and timestamp) and per
+    # byte. Summaries written before deletion existed count everything as kept.
+    written = usage.claimcheck_transient_bytes or usage.claimcheck_bytes
+    other_per_event = max(0.0, (written - usage.destination.bytes) / usage.events)
     other_overhead = max(0.0, other_per_event - usage.log_bytes / usage.events)
-    claimcheck_bytes = destination.bytes + events * (workload.avg_event_bytes + other_overhead)
+    written_bytes = destination.bytes + events * (workload.avg_event_bytes + other_overhead)
+    if usage.claimcheck_transient_bytes:
+        # What a run keeps (its summary) is per execution.
+        claimcheck_bytes = usage.claimcheck_bytes / max(usage.executions, 1) * executions
+        transient_bytes = written_bytes
+    else:
+        claimcheck_bytes, transient_bytes = written_bytes, 0.0
     per_execution = {"ingest", "decode", "transform", "summarize"}
     functions: list[FunctionUsage] = []
     for f in usage.functions:
@@ -406,6 +444,7 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         s3_put=3 * executions + 2 * chunks + retries,
         s3_get=2 * executions + 2 * chunks + retries,
         claimcheck_bytes=claimcheck_bytes,
+        claimcheck_transient_bytes=transient_bytes,
         source=source,
         destination=destination,
         documents=documents,

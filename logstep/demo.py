@@ -272,17 +272,23 @@ def run(args: argparse.Namespace) -> int:
             retries += counts.retries
             largest = max(largest, counts.largest_payload_bytes)
             run_prefix = f"runs/{execution['name']}/"
-            chunks += len(store.list_keys(f"{run_prefix}chunks/"))
             summary = store.get_optional(f"{run_prefix}summary.json")
             if summary is not None:
-                quarantined += int(jsoncodec.loads(summary).get("quarantined", 0))
+                run_summary = jsoncodec.loads(summary)
+                quarantined += int(run_summary.get("quarantined", 0))
+                # A delivered run's chunks are deleted; summarize recorded how many there were.
+                chunks += int(run_summary.get("deliveryChunks", 0))
+            else:
+                chunks += len(store.list_keys(f"{run_prefix}chunks/"))
             if execution["status"] == "FAILED":
                 for pending in pending_sets(store, run_prefix):
                     documents_pending = deaggregate_all(pending.records)
                     pending_records += len(documents_pending)
                     for record in documents_pending:
                         pending_ids.add(str(jsoncodec.loads(record.data)["cloudwatch"]["id"]))
-        claimcheck = {"objects": 0, "bytes": 0}
+        # What stays in the bucket after the runs (kept until the lifecycle rule expires it),
+        # and every byte written, most of it deleted once its run delivered.
+        claimcheck = {"objects": 0, "bytes": 0, "written_bytes": sandbox.s3_bytes_written}
         for page in sandbox.client("s3").get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket):
             for item in page.get("Contents", []):
                 claimcheck["objects"] += 1

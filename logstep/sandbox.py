@@ -135,6 +135,8 @@ class Sandbox:
         self.logs_role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/logstep-{stage}-cwl-to-kinesis"
         self.function_stats: dict[str, FunctionStats] = {}
         self.s3_requests: Counter[str] = Counter()
+        # Bytes the pipeline wrote to S3 (every PutObject body), deleted or not.
+        self.s3_bytes_written = 0
         # EMF documents the handlers emitted (on Lambda they go to stdout).
         self.metric_documents: list[dict[str, Any]] = []
         self.faults = FaultInjector(self.config.faults, self.destination_stream)
@@ -203,6 +205,7 @@ class Sandbox:
             events.register("before-parameter-build.lambda.Invoke", self._capture_invoke)
             events.register("before-call.lambda.Invoke", self._invoke_lambda)
             events.register("after-call.s3", self._count_s3)
+            events.register("before-parameter-build.s3.PutObject", self._count_s3_put_bytes)
             self.faults.register(events)
             # The sandbox's own (operator) clients come from a separate session, so they
             # are neither fault-injected nor counted as the pipeline's requests.
@@ -226,6 +229,7 @@ class Sandbox:
             events.unregister("before-parameter-build.lambda.Invoke", self._capture_invoke)
             events.unregister("before-call.lambda.Invoke", self._invoke_lambda)
             events.unregister("after-call.s3", self._count_s3)
+            events.unregister("before-parameter-build.s3.PutObject", self._count_s3_put_bytes)
             self.faults.unregister(events)
         for restore in reversed(self._restore):
             restore()
@@ -446,6 +450,12 @@ class Sandbox:
     def _count_s3(self, model: Any, **_: Any) -> None:
         with self._stats_lock:
             self.s3_requests[model.name] += 1
+
+    def _count_s3_put_bytes(self, params: dict[str, Any], **_: Any) -> None:
+        body = params.get("Body", b"")
+        if isinstance(body, bytes | bytearray | str):
+            with self._stats_lock:
+                self.s3_bytes_written += len(body)
 
     # ---- the event source mapping, polled ----------------------------------------------
 

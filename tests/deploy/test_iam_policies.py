@@ -46,6 +46,9 @@ OPERATION_ACTIONS: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("s3", "head_object"): [("s3:GetObject", "object"), ("s3:ListBucket", "bucket")],
     ("s3", "list_objects_v2"): [("s3:ListBucket", "bucket")],
     ("s3", "delete_object"): [("s3:DeleteObject", "object")],
+    # DeleteObjects is authorised key by key with s3:DeleteObject:
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+    ("s3", "delete_objects"): [("s3:DeleteObject", "object")],
     ("kinesis", "put_records"): [("kinesis:PutRecords", "destination_stream")],
     ("kinesis", "put_record"): [("kinesis:PutRecord", "destination_stream")],
     ("stepfunctions", "start_execution"): [("states:StartExecution", "state_machine")],

@@ -97,7 +97,20 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
         "pendingChunks": 0,
         "quarantined": 1,
         "cause": "",
+        "deliveryChunks": 1,
+        "objectsDeleted": 4,
     }
+    # Everything was delivered: only what explains the run stays (its counts, its
+    # quarantined records); the raw batch, envelopes, chunk and pending set are gone.
+    left = aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=state["run"])["Contents"]
+    assert sorted(item["Key"].removeprefix(state["run"]) for item in left) == [
+        "quarantine.json",
+        "summary.json",
+    ]
+    quarantined = json.loads(
+        aws["s3"].get_object(Bucket=BUCKET, Key=f"{state['run']}quarantine.json")["Body"].read()
+    )
+    assert quarantined["records"][0]["data"]  # the bad record itself, not only its reason
 
 
 def test_a_step_given_the_wrong_state_fails_with_a_named_permanent_error(

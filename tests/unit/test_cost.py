@@ -42,6 +42,8 @@ def hand_usage(output_records: str = "single") -> Usage:
         s3_put=1000,
         s3_get=1000,
         claimcheck_bytes=GIB,
+        # 730 GiB stored for an hour each: one GB-month.
+        claimcheck_transient_bytes=730 * GIB,
         source=StreamUsage(records=100, bytes=50_000_000, units={"kb1": 50_000, "kb5": 10_000, "kb25": 100}),
         destination=StreamUsage(
             records=1_000_000,
@@ -67,6 +69,7 @@ def test_bill_matches_a_hand_computed_case() -> None:
         "PUT/LIST requests": 1000 * 0.005 / 1000,
         "GET requests": 1000 * 0.0004 / 1000,
         "claim-check storage (30.4167 days)": 1 * 0.023,  # 1 GB for a month
+        "claim-check storage while runs deliver": 1 * 0.023,  # 730 GB for an hour
         "source: PUT payload units": 100 * 0.014 / 1e6,
         "destination: PUT payload units": 1_000_000 * 0.014 / 1e6,
         "ingestion (5 KB steps)": 1_000_000 * 5 * 1024 / GIB * 0.029,  # every record billed as 5 KB
@@ -76,7 +79,7 @@ def test_bill_matches_a_hand_computed_case() -> None:
     assert t.total == pytest.approx(sum(expected.values()))
     assert t.per_gb == pytest.approx(t.total)  # exactly 1 GiB of logs
     assert t.per_million_events == pytest.approx(t.total)  # exactly 1,000,000 events
-    assert t.total == pytest.approx(0.2090, abs=1e-4)
+    assert t.total == pytest.approx(0.2320, abs=1e-4)
     duration = next(line for line in lines if "duration" in line.item)
     assert (duration.low, duration.high) == pytest.approx((duration.cost * 0.5, duration.cost * 3))
 
@@ -141,8 +144,9 @@ def summary(output_records: str = "single") -> dict[str, object]:
             "put_batch": {"invocations": 8, "billed_ms": 12000, "memory_mb": 1024},
             "summarize": {"invocations": 1, "billed_ms": 5, "memory_mb": 256},
         },
-        "s3_requests": {"PutObject": 19, "GetObject": 18},
-        "claimcheck": {"objects": 19, "bytes": 150_000_000},
+        "s3_requests": {"PutObject": 19, "GetObject": 18, "DeleteObjects": 1},
+        # The run delivered: summarize deleted all but its summary.
+        "claimcheck": {"objects": 1, "bytes": 200, "written_bytes": 150_000_200},
         "source": {"records": 3400, "bytes": 6_000_000, "units": record_units([1765] * 3400)},
         "put_records": {"records": dest_records, "bytes": 100_000_000, "units": dest_units},
         "destination_documents": {
@@ -158,10 +162,25 @@ def summary(output_records: str = "single") -> dict[str, object]:
 def test_usage_from_summary_reads_the_demo_keys() -> None:
     usage = usage_from_summary(summary("aggregated"))
     assert (usage.events, usage.executions, usage.chunks, usage.transitions) == (200_000, 1, 8, 14)
-    assert (usage.s3_put, usage.s3_get) == (19, 18)
+    assert (usage.s3_put, usage.s3_get) == (19, 18)  # DELETE requests are free
+    assert (usage.claimcheck_bytes, usage.claimcheck_transient_bytes) == (200, 150_000_000)
     assert usage.destination.units["kb25"] == 4000
     assert usage.documents.records == 200_000
     assert [f.name for f in usage.functions] == ["decode", "ingest", "put_batch", "summarize", "transform"]
+
+
+def test_a_summary_from_before_deletion_counts_every_object_as_kept() -> None:
+    old = {**summary(), "claimcheck": {"objects": 19, "bytes": 150_000_000}}
+    usage = usage_from_summary(old)
+    assert (usage.claimcheck_bytes, usage.claimcheck_transient_bytes) == (150_000_000, 0)
+
+
+def test_projection_keeps_a_summary_per_execution_and_deletes_the_rest() -> None:
+    usage = usage_from_summary(summary("aggregated"))
+    month, _, _ = project(usage, Workload(events_per_day=1e9, avg_event_bytes=100), Assumptions())
+    assert month.claimcheck_bytes == pytest.approx(200 * month.executions)
+    # Written per log byte as in the run (the same event size): 7.5 bytes per byte of logs.
+    assert month.claimcheck_transient_bytes == pytest.approx(month.log_bytes * 7.5, rel=0.01)
 
 
 def test_projection_at_high_volume_with_a_long_window_uses_full_batches() -> None:

@@ -32,6 +32,7 @@ def test_limits_are_configurable() -> None:
         {**BASE, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "many"},
         {**BASE, "LOGSTEP_MAX_RECORDS_PER_REQUEST": "0"},
         {**BASE, "LOGSTEP_OUTPUT_FORMAT": "xml"},
+        {**BASE, "LOGSTEP_KEEP_DELIVERED_RUNS": "sometimes"},
     ],
 )
 def test_bad_settings_say_which(env: dict[str, str]) -> None:
@@ -73,3 +74,8 @@ def test_bad_output_records_settings_say_which(env: dict[str, str]) -> None:
 def test_the_default_aggregated_target_follows_a_smaller_record_limit() -> None:
     settings = Settings.from_env({**BASE, "LOGSTEP_MAX_RECORD_BYTES": "4096"})
     assert settings.packing.aggregated_record_bytes == 4096
+
+
+@pytest.mark.parametrize(("raw", "keep"), [("", False), ("false", False), ("TRUE", True), ("1", True)])
+def test_delivered_runs_are_deleted_unless_kept(raw: str, keep: bool) -> None:
+    assert Settings.from_env({**BASE, "LOGSTEP_KEEP_DELIVERED_RUNS": raw}).keep_delivered_runs is keep

@@ -29,6 +29,8 @@ Estimated (each is listed with the bill):
   metric has: every record is taken to be the average size.
 - With ``--sample N``, transitions, retries, chunks and claim-check bytes come from N
   executions spread over the window, scaled to all of them.
+- Claim-check bytes written and deleted once their run delivered (summarize deletes the
+  raw batch, envelopes and chunks): from the source, message and destination bytes.
 - Message bytes of a stage deployed before decode emitted LogBytesIn, and claim-check
   bytes of executions whose objects expired (see ``read_usage``).
 """
@@ -86,6 +88,11 @@ RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300))
 # decode emitted it): the demo's mix measured ~370 (README, "What dominates").
 DOCUMENT_OVERHEAD_BYTES = 370
 CLAIMCHECK_PREFIX = "runs/"
+# Bytes of a decoded envelope line per event beyond its message: the 56-digit id, the
+# timestamp and the JSON keys (chalicelib.envelope.envelope_to_json).
+DECODED_EVENT_OVERHEAD_BYTES = 105
+# raw.json carries each source record's data in base64: 4 bytes per 3.
+BASE64_GROWTH = 4 / 3
 
 
 # What no API says, in every deployed bill (the module docstring has the reasons).
@@ -379,6 +386,14 @@ def function_configurations(lambda_client: Any, functions: Mapping[str, str]) ->
     return configurations
 
 
+def _keeps_delivered_runs(configuration: Mapping[str, Any]) -> bool:
+    """Whether summarize keeps delivered runs' objects (LOGSTEP_KEEP_DELIVERED_RUNS), as it reads it."""
+    from chalicelib.settings import Settings
+
+    environment = (configuration.get("Environment") or {}).get("Variables") or {}
+    return Settings.from_env(environment).keep_delivered_runs
+
+
 def stream_mode(kinesis: Any, stream: str) -> str:
     """``provisioned`` or ``on-demand``, as the cost model names them."""
     summary = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
@@ -521,6 +536,22 @@ def read_usage(
             f"destination bytes less {DOCUMENT_OVERHEAD_BYTES} bytes of document per event"
         )
     s3_put, s3_get = s3_requests(counted.executions, counted.chunks, counted.retries)
+    transient = 0.0
+    if not _keeps_delivered_runs(configurations["summarize"]) and counted.executions:
+        # Summarize deletes a delivered run's raw batch, envelopes and chunks: the listing
+        # sees what stays; what was written and deleted is estimated from the streams.
+        written = (
+            BASE64_GROWTH * source.bytes
+            + log_bytes
+            + DECODED_EVENT_OVERHEAD_BYTES * events
+            + destination.bytes
+        )
+        transient = written * counted.by_status.get("SUCCEEDED", 0) / counted.executions
+        estimates.append(
+            "claim-check bytes deleted once a run delivered (priced as an hour of storage): the raw "
+            f"batch {BASE64_GROWTH:.2g} x the source bytes (base64), the envelopes the messages + "
+            f"{DECODED_EVENT_OVERHEAD_BYTES} bytes per event, the chunks the destination bytes"
+        )
     notes = [
         f"stage {pipeline.stage}: {window.since:%Y-%m-%d %H:%M} to {window.until:%Y-%m-%d %H:%M} UTC "
         f"({window.hours:g} h); executions "
@@ -556,6 +587,7 @@ def read_usage(
         s3_put=s3_put,
         s3_get=s3_get,
         claimcheck_bytes=counted.claimcheck_bytes,
+        claimcheck_transient_bytes=transient,
         source=source,
         destination=destination,
         documents=documents,

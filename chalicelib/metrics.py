@@ -29,6 +29,7 @@ UNITS: dict[str, str] = {
     "BatchesStarted": "Count",
     "BatchesRedelivered": "Count",
     "EventsIn": "Count",
+    "LogBytesIn": "Bytes",
     "ControlMessages": "Count",
     "RecordsQuarantined": "Count",
     "DocumentsOut": "Count",

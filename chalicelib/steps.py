@@ -81,13 +81,18 @@ def reason_code(reason: str) -> str:
     return next((code for prefix, code in REASON_CODES if reason.startswith(prefix)), "BadShape")
 
 
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (``logstep cost`` prices per GB of log messages as they went in)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def decode_batch(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecorder) -> dict[str, Any]:
     """Raw Kinesis batch -> decoded envelopes (one JSON per line) + quarantined records."""
     ref = RunRef.from_state(state)
     raw = jsoncodec.loads(store.get(f"{ref.run}raw.json"))
     lines: list[bytes] = []
     quarantine: list[dict[str, Any]] = []
-    events = control = 0
+    events = control = log_bytes = 0
     arrivals: list[float] = []
     for record in raw.get("records", []):
         data = record.get("data", "")
@@ -107,6 +112,7 @@ def decode_batch(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecor
             control += 1
             continue
         events += len(decoded.events)
+        log_bytes += sum(utf8_length(e.message) for e in decoded.events)
         arrival = record.get("approximateArrivalTimestamp")
         if isinstance(arrival, int | float) and arrival > 0:
             arrivals.append(float(arrival))
@@ -122,6 +128,7 @@ def decode_batch(state: dict[str, Any], store: ClaimCheck, metrics: MetricsRecor
         code = reason_code(str(item["reason"]))
         reasons[code] = reasons.get(code, 0) + 1
     metrics.add("EventsIn", events)
+    metrics.add("LogBytesIn", log_bytes)
     metrics.add("ControlMessages", control)
     for code, count in sorted(reasons.items()):
         metrics.add("RecordsQuarantined", count, reason=code)

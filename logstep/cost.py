@@ -8,8 +8,10 @@ source and date). ``--events-per-day`` / ``--avg-event-bytes`` project a month f
 workload, with the fixed costs (shard or stream hours) and the executions that the
 event source mapping's batching window implies.
 
-Reading a deployed pipeline's executions and CloudWatch metrics is not built: run the
-sandbox on traffic like yours, or write a summary JSON with the same keys.
+``--deployed --stage S`` reads the same counters from a deployed stage over a time window
+(``logstep/cost_deployed.py``: executions and their histories, CloudWatch metrics, the
+claim-check objects); Lambda billed duration, S3 requests and per-record billing units are
+estimated there, and the bill lists those estimates.
 """
 
 from __future__ import annotations
@@ -532,7 +534,7 @@ def paper_model(avg_event_bytes: float, aggregated: bool, prices: Prices) -> flo
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``logstep cost``."""
     parser.add_argument(
-        "summaries", nargs="+", help="logstep demo --summary-json files (compared if several)"
+        "summaries", nargs="*", help="logstep demo --summary-json files (compared if several)"
     )
     parser.add_argument("--prices", type=Path, help=f"price table (default {PRICES_PATH.name})")
     parser.add_argument("--region", help="apply this region's overrides from the price table")
@@ -555,6 +557,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="event source mapping batching window in seconds (app.py's)",
     )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    from logstep import cost_deployed  # --deployed: read a stage instead of summaries
+
+    cost_deployed.add_arguments(parser)
 
 
 def _money(value: float) -> str:
@@ -601,6 +606,12 @@ def _describe(usage: Usage) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Price each summary (or its projected month) and print the bills."""
+    if args.deployed:
+        from logstep import cost_deployed
+
+        return cost_deployed.run(args)
+    if not args.summaries:
+        raise SystemExit("logstep cost: give summary files, or --deployed --stage STAGE")
     prices = load_prices(args.prices, args.region)
     a = Assumptions(
         stream_mode=args.stream_mode, architecture=args.architecture, claimcheck_days=args.claimcheck_days

@@ -16,6 +16,7 @@ class ExecutionCounts:
     retries: int
     task_failures: int
     largest_payload_bytes: int
+    map_items: int = 0  # items the Map state iterated over: the delivery chunks
 
 
 def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -49,9 +50,15 @@ def count_execution(events: list[dict[str, Any]]) -> ExecutionCounts:
     entered = sum(n for t, n in types.items() if t.endswith("StateEntered"))
     retries = max(0, types["LambdaFunctionScheduled"] - types["TaskStateEntered"])
     largest = max((len(p.encode()) for p in payloads(events)), default=0)
+    map_items = sum(
+        int((event.get("mapStateStartedEventDetails") or {}).get("length", 0))
+        for event in events
+        if event["type"] == "MapStateStarted"
+    )
     return ExecutionCounts(
         transitions=entered + retries,
         retries=retries,
         task_failures=types["LambdaFunctionFailed"] + types["LambdaFunctionTimedOut"],
         largest_payload_bytes=largest,
+        map_items=map_items,
     )

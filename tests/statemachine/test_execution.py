@@ -299,12 +299,14 @@ def test_emitted_metrics_match_what_happened_in_a_run_with_faults(make_sandbox: 
     sandbox = make_sandbox(
         faults=plan, environment={"LOGSTEP_MAX_RECORDS_PER_REQUEST": "10"}, source_shards=1
     )
-    ids = write_events(sandbox, [f"event {i}\n" for i in range(300)])
+    messages = [f"event {i} \u00e9t\u00e9\n" for i in range(300)]  # 2 bytes per accented letter
+    ids = write_events(sandbox, messages)
     put_source_records(sandbox, [b"junk", gzip.compress(b"[]")])
     assert run(sandbox) == {"SUCCEEDED": 1}
     health = health_from_emf(sandbox.metric_documents)
     counters = sandbox.faults.counters
     assert health.get("EventsIn") == len(ids)
+    assert health.get("LogBytesIn") == sum(len(m) + 2 for m in messages)
     assert health.get("DocumentsOut") == len(ids)
     assert health.get("RecordsDelivered") == counters.records_written == len(ids)
     assert health.get("DocumentsDelivered") == len(ids)

@@ -328,7 +328,8 @@ def _setting(usage: Usage, name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def _units_for(records: float, size: float) -> dict[str, float]:
+def units_for(records: float, size: float) -> dict[str, float]:
+    """The 1 KB / 5 KB / 25 KB billing units of ``records`` records of ``size`` bytes each."""
     return {
         name: records * max(1, math.ceil(size / unit))
         for name, unit in (("kb1", KIB), ("kb5", 5 * KIB), ("kb25", 25 * KIB))
@@ -365,12 +366,12 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         0.0, usage.documents.bytes / max(usage.documents.records, 1) - usage.log_bytes / usage.events
     )
     doc_size = workload.avg_event_bytes + doc_overhead
-    documents = StreamUsage(records=events, bytes=events * doc_size, units=_units_for(events, doc_size))
+    documents = StreamUsage(records=events, bytes=events * doc_size, units=units_for(events, doc_size))
     if usage.output_records == "aggregated" and usage.destination.records:
         record_size = usage.destination.bytes / usage.destination.records
         records = max(1.0, documents.bytes / record_size)
         destination = StreamUsage(
-            records=records, bytes=documents.bytes, units=_units_for(records, record_size)
+            records=records, bytes=documents.bytes, units=units_for(records, record_size)
         )
     else:
         destination = documents
@@ -381,7 +382,7 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     source = StreamUsage(
         records=source_records,
         bytes=source_bytes,
-        units=_units_for(source_records, source_bytes / max(source_records, 1)),
+        units=units_for(source_records, source_bytes / max(source_records, 1)),
     )
     daily = 1 / days
     if a.stream_mode == "provisioned":
@@ -576,7 +577,8 @@ def _quantity(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.4g}"
 
 
-def _render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, notes: Sequence[str]) -> str:
+def render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, notes: Sequence[str]) -> str:
+    """A bill as aligned text: its lines, totals per GB and per million events, and notes."""
     gb = usage.log_bytes / GIB
     out = [title, *(f"  {n}" for n in notes), ""]
     header = f"  {'service':<15}{'item':<42}{'quantity':>16} {'unit price':>11} {'$':>10} {'$/GB':>9}"
@@ -595,7 +597,8 @@ def _render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, not
     return "\n".join(out)
 
 
-def _describe(usage: Usage) -> str:
+def describe(usage: Usage) -> str:
+    """One line saying what a run measured."""
     return (
         f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
         f"{usage.output_records} records: {usage.destination.records:,.0f} destination records, "
@@ -621,7 +624,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for path in args.summaries:
         usage = usage_from_summary(json.loads(Path(path).read_text()))
-        notes = [_describe(usage)]
+        notes = [describe(usage)]
         lines = bill(usage, prices, a)
         if args.events_per_day is not None:
             workload = Workload(args.events_per_day, args.avg_event_bytes, args.batching_window)
@@ -639,27 +642,35 @@ def run(args: argparse.Namespace) -> int:
         "storage, the search cluster, Firehose backup, data transfer, KMS, free tiers"
     )
     if args.format == "json":
-        print(json.dumps([_as_json(r) for r in results] + [{"assumptions": assumptions}], indent=2))
+        print(json.dumps([as_json(r) for r in results] + [{"assumptions": assumptions}], indent=2))
         return 0
     if args.format == "markdown":
-        print(_render_markdown(results))
+        print(render_markdown(results))
         print(f"\n{assumptions}")
         return 0
     for r in results:
-        print(_render_text(f"logstep cost: {r['path']}", r["lines"], r["totals"], r["usage"], r["notes"]))
+        print(render_text(f"logstep cost: {r['path']}", r["lines"], r["totals"], r["usage"], r["notes"]))
         print()
     print(assumptions)
     print("\nprice table:")
-    for name, value in sorted(prices.values.items()):
-        source = prices.sources.get(name, {})
-        print(
-            f"  {name:<40} {value:<12.6g} per {source.get('unit', '')}  {source.get('source', '')} "
-            f"({source.get('date', '')})"
-        )
+    print("\n".join(price_table_lines(prices)))
     return 0
 
 
-def _as_json(r: dict[str, Any]) -> dict[str, Any]:
+def price_table_lines(prices: Prices) -> list[str]:
+    """Every price with its unit, source and date, one per line."""
+    lines = []
+    for name, value in sorted(prices.values.items()):
+        source = prices.sources.get(name, {})
+        lines.append(
+            f"  {name:<40} {value:<12.6g} per {source.get('unit', '')}  {source.get('source', '')} "
+            f"({source.get('date', '')})"
+        )
+    return lines
+
+
+def as_json(r: dict[str, Any]) -> dict[str, Any]:
+    """A priced run as JSON-serialisable data."""
     t: Totals = r["totals"]
     return {
         "path": r["path"],
@@ -669,7 +680,7 @@ def _as_json(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _render_markdown(results: Sequence[dict[str, Any]]) -> str:
+def render_markdown(results: Sequence[dict[str, Any]]) -> str:
     """One column per summary: $ per GB by line, then totals."""
     names = [Path(r["path"]).stem for r in results]
     keys: list[tuple[str, str]] = []

@@ -55,17 +55,18 @@ from logstep.cost import (
     StreamUsage,
     Usage,
     Workload,
-    _as_json,
-    _describe,
-    _render_markdown,
-    _render_text,
-    _units_for,
+    as_json,
     bill,
+    describe,
     fixed_lines,
     load_prices,
     paper_model,
+    price_table_lines,
     project,
+    render_markdown,
+    render_text,
     totals,
+    units_for,
 )
 from logstep.history import count_execution, execution_history
 
@@ -419,7 +420,7 @@ def claimcheck_expiration_days(s3: Any, bucket: str) -> float | None:
 
 def _units(records: float, total_bytes: float) -> dict[str, float]:
     """Billing units if every record were the average size (no metric has each record's size)."""
-    return _units_for(records, total_bytes / records) if records else {}
+    return units_for(records, total_bytes / records) if records else {}
 
 
 @dataclass(frozen=True)
@@ -684,7 +685,7 @@ def report(deployed: DeployedRun, args: argparse.Namespace, region: str) -> str:
         duration_high=1.0,
     )
     usage = deployed.usage
-    notes = [*deployed.notes, _describe(usage)]
+    notes = [*deployed.notes, describe(usage)]
     lines = deployed_bill(usage, prices, a)
     if args.events_per_day is not None:
         workload = Workload(args.events_per_day, args.avg_event_bytes, args.batching_window)
@@ -705,16 +706,11 @@ def report(deployed: DeployedRun, args: argparse.Namespace, region: str) -> str:
     ]
     result = {"path": title, "usage": usage, "lines": lines, "totals": t, "notes": notes}
     if args.format == "json":
-        return json.dumps([_as_json(result), {"assumptions": assumptions}], indent=2)
+        return json.dumps([as_json(result), {"assumptions": assumptions}], indent=2)
     if args.format == "markdown":
-        return _render_markdown([result]) + "\n\n" + "\n".join(f"- {x}" for x in assumptions)
-    out = [_render_text(title, lines, t, usage, notes), "", "assumptions:"]
+        return render_markdown([result]) + "\n\n" + "\n".join(f"- {x}" for x in assumptions)
+    out = [render_text(title, lines, t, usage, notes), "", "assumptions:"]
     out += [f"  - {x}" for x in assumptions]
     out.append("\nprice table:")
-    for name, value in sorted(prices.values.items()):  # as cost.run prints it
-        source = prices.sources.get(name, {})
-        out.append(
-            f"  {name:<40} {value:<12.6g} per {source.get('unit', '')}  {source.get('source', '')} "
-            f"({source.get('date', '')})"
-        )
+    out += price_table_lines(prices)
     return "\n".join(out)

@@ -318,7 +318,10 @@ def summarize(
     summary["cause"] = cause
     summary["deliveryChunks"] = len(chunks)
     summary["objectsDeleted"] = 0
-    if not pending_total and not failed and not keep_delivered:
+    # Delete only what is known delivered: every chunk has a delivery that did not fail.
+    succeeded = {d.get("index") for d in deliveries if isinstance(d, dict) and not d.get("failed")}
+    all_delivered = succeeded >= set(range(len(chunks)))
+    if not pending_total and not failed and all_delivered and not keep_delivered:
         keys = delivery_keys(ref.run, [str(c["key"]) for c in chunks if isinstance(c, dict)])
         refused = store.delete(keys)
         summary["objectsDeleted"] = len(keys) - len(refused)

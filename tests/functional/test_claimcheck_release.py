@@ -71,10 +71,20 @@ def test_a_run_with_pending_records_keeps_everything_for_replay(s3: Any) -> None
     assert keys(s3) == sorted([*KEPT, *DELIVERY])
 
 
+def test_a_chunk_without_a_delivery_keeps_the_run(s3: Any) -> None:
+    store = ClaimCheck(s3, BUCKET)
+    state = a_run(store, pending=[])
+    for deliveries in ([], [{"index": 0}], None):
+        out = summarize({**state, "deliveries": deliveries}, store, recorder([]))
+        assert out["objectsDeleted"] == 0
+    assert keys(s3) == sorted([*KEPT, *DELIVERY])
+
+
 def test_keep_delivered_keeps_a_delivered_runs_objects(s3: Any) -> None:
     store = ClaimCheck(s3, BUCKET)
     state = a_run(store, pending=[])
-    out = summarize({**state, "deliveries": [{"index": 0}]}, store, recorder([]), keep_delivered=True)
+    deliveries = [{"index": 0}, {"index": 1}]
+    out = summarize({**state, "deliveries": deliveries}, store, recorder([]), keep_delivered=True)
     assert (out["pending"], out["objectsDeleted"]) == (0, 0)
     assert keys(s3) == sorted([*KEPT, *DELIVERY])
 
@@ -88,7 +98,7 @@ def test_a_refused_delete_is_counted_and_the_run_still_succeeds(s3: Any) -> None
     state = a_run(store, pending=[])
     emitted: list[dict[str, Any]] = []
     metrics = recorder(emitted)
-    out = summarize({**state, "deliveries": [{"index": 0}]}, store, metrics)
+    out = summarize({**state, "deliveries": [{"index": 0}, {"index": 1}]}, store, metrics)
     metrics.flush(0)
     assert (out["pending"], out["cause"], out["objectsDeleted"]) == (0, "", 0)
     assert sum(doc.get("ClaimCheckDeleteFailed", 0) for doc in emitted) == 6

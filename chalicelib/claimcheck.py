@@ -7,6 +7,8 @@ to ten times that, so every step reads and writes S3 objects named from the run 
     runs/<execution name>/decoded.jsonl      one DATA_MESSAGE envelope per line
     runs/<execution name>/quarantine.json    records that are not envelopes, with reasons
     runs/<execution name>/chunks/NNNNN.bin   delivery chunks (framed records)
+    runs/<execution name>/chunks.json        the chunk list, written once every chunk is
+                                             (partial chunks of a failed Transform have none)
     runs/<execution name>/pending/NNNNN.bin  what a chunk still has to send (empty: done)
     runs/<execution name>/oversize/<id>.json originals of documents truncated to fit a record
     runs/<execution name>/summary.json       the run's final counts
@@ -43,6 +45,11 @@ def run_prefix(execution_name: str) -> str:
 def chunk_key(run: str, index: int) -> str:
     """Where transform writes delivery chunk ``index``."""
     return f"{run}chunks/{index:05d}.bin"
+
+
+def manifest_key(run: str) -> str:
+    """Where transform lists a run's chunks once it has written them all."""
+    return f"{run}chunks.json"
 
 
 def pending_key(run: str, index: int) -> str:
@@ -132,7 +139,7 @@ class ClaimCheck:
 
 def delivery_keys(run: str, chunk_keys: Sequence[str]) -> list[str]:
     """The objects a run needs only until its records are delivered."""
-    keys = [f"{run}raw.json", f"{run}decoded.jsonl"]
+    keys = [f"{run}raw.json", f"{run}decoded.jsonl", manifest_key(run)]
     for index, chunk in enumerate(chunk_keys):
         keys += [chunk, pending_key(run, index)]
     return keys

@@ -23,7 +23,7 @@ from chalicelib.batching import (
     pack_chunks,
     partition_key_for,
 )
-from chalicelib.claimcheck import ClaimCheck, chunk_key, delivery_keys, pending_key
+from chalicelib.claimcheck import ClaimCheck, chunk_key, delivery_keys, manifest_key, pending_key
 from chalicelib.delivery import KinesisDelivery
 from chalicelib.envelope import (
     ControlMessage,
@@ -195,6 +195,9 @@ def transform_batch(
         chunks.append(
             {"key": key, "records": len(chunk), "bytes": len(body), "arrival": state.get("arrival", 0)}
         )
+    # Written last: replay trusts a run's chunks only when this exists (a Transform that
+    # failed part-way leaves some chunks, not all of them).
+    store.put(manifest_key(ref.run), jsoncodec.dumps({"chunks": chunks}))
     metrics.add("DocumentsOut", counters["documents"])
     metrics.add("OversizeDocuments", counters["oversize"])
     metrics.add("ParseFailures", counters["parseErrors"])
@@ -317,6 +320,11 @@ def summarize(
         )[:MAX_CAUSE_CHARS]
     summary["cause"] = cause
     summary["deliveryChunks"] = len(chunks)
+    metrics.add("RecordsPending", pending_total)
+    metrics.add("ChunksPending", len(pending_chunks))
+    # The summary first: it is what says the run delivered once its batch is deleted (a
+    # failed write here leaves everything in place; replay reads it).
+    store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))
     summary["objectsDeleted"] = 0
     # Delete only what is known delivered: every chunk has a delivery that did not fail.
     succeeded = {d.get("index") for d in deliveries if isinstance(d, dict) and not d.get("failed")}
@@ -329,7 +337,4 @@ def summarize(
             # The lifecycle rule removes them later; the run itself is delivered.
             metrics.add("ClaimCheckDeleteFailed", len(refused))
             log_event("claimcheck.delete_failed", logging.WARNING, execution=execution, keys=len(refused))
-    metrics.add("RecordsPending", pending_total)
-    metrics.add("ChunksPending", len(pending_chunks))
-    store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))
     return summary

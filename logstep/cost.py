@@ -439,11 +439,8 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         transitions=transitions,
         retries=retries,
         functions=tuple(functions),
-        # Per execution: raw, decoded and summary written; raw and decoded read. Per chunk:
-        # the chunk and its pending set written, both read (the first pending read misses);
-        # each retry reads and writes the pending set once more.
-        s3_put=3 * executions + 2 * chunks + retries,
-        s3_get=2 * executions + 2 * chunks + retries,
+        s3_put=s3_requests(executions, chunks, retries)[0],
+        s3_get=s3_requests(executions, chunks, retries)[1],
         claimcheck_bytes=claimcheck_bytes,
         claimcheck_transient_bytes=transient_bytes,
         source=source,
@@ -462,6 +459,19 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     ]
     hours = {"source_shards": source_shards, "destination_shards": destination_shards}
     return projected, notes, {k: float(v) for k, v in hours.items()}
+
+
+def s3_requests(executions: float, chunks: float, retries: float) -> tuple[float, float]:
+    """(PUT, GET) requests the claim-check layout implies (chalicelib/claimcheck.py).
+
+    Per execution: ingest writes raw.json, decode reads it and writes decoded.jsonl,
+    transform reads that and writes chunks.json, summarize writes summary.json (4 PUT,
+    2 GET). Per chunk: transform writes it; put_batch reads its pending object (a miss is
+    still a GET) and the chunk, and writes the pending set (2 PUT, 2 GET). Per retry: the
+    pending set read and written again (1 PUT, 1 GET). Not counted: quarantine and
+    oversize objects, summarize's reads of failed chunks, the DELETE (free), replays.
+    """
+    return 4 * executions + 2 * chunks + retries, 2 * executions + 2 * chunks + retries
 
 
 def fixed_lines(hours: Mapping[str, float], prices: Prices, a: Assumptions) -> list[Line]:

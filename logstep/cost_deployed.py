@@ -65,6 +65,7 @@ from logstep.cost import (
     project,
     render_markdown,
     render_text,
+    s3_requests,
     totals,
     units_for,
 )
@@ -101,7 +102,7 @@ ALWAYS_ESTIMATED = (
     f"Lambda billed duration: Duration's sum + {BILLED_ROUNDING_MS:g} ms per invocation (each is "
     "billed rounded up to 1 ms; billed duration is not a metric); cold starts' INIT time is not "
     "in Duration (see REPORT lines' Init Duration)",
-    "S3 requests: not metrics without the bucket's (paid) request metrics; per execution 3 PUT + "
+    "S3 requests: not metrics without the bucket's (paid) request metrics; per execution 4 PUT + "
     "2 GET, per chunk 2 PUT + 2 GET, per retry 1 PUT + 1 GET (the claim-check layout)",
     "per-record billing units (1 KB / 5 KB / 25 KB steps): no metric has each record's size; "
     "every record is taken as the average size (off either way when sizes vary widely)",
@@ -282,19 +283,6 @@ def read_executions(
         claimcheck_bytes=stored * stored_scale,
         without_objects=len(reads) - len(with_objects),
     )
-
-
-def s3_requests(executions: float, chunks: float, retries: float) -> tuple[float, float]:
-    """(PUT, GET) requests the claim-check layout implies (chalicelib/claimcheck.py).
-
-    Per execution: ingest writes raw.json, decode reads it and writes decoded.jsonl,
-    transform reads that, summarize writes summary.json (3 PUT, 2 GET). Per chunk:
-    transform writes it; put_batch reads its pending object (a miss is still a GET) and
-    the chunk, and writes the pending set (2 PUT, 2 GET). Per retry: the pending set read
-    and written again (1 PUT, 1 GET). Not counted: quarantine and oversize objects,
-    summarize's reads of failed chunks, replays.
-    """
-    return 3 * executions + 2 * chunks + retries, 2 * executions + 2 * chunks + retries
 
 
 # ---- CloudWatch metrics ----------------------------------------------------------------

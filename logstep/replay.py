@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.batching import Record, decode_records, encode_records
-from chalicelib.claimcheck import ClaimCheck, pending_key
+from chalicelib.claimcheck import ClaimCheck, manifest_key, pending_key
 from chalicelib.delivery import KinesisDelivery
 from chalicelib.settings import DeliveryLimits
 
@@ -44,10 +44,24 @@ class ReplayResult:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+def chunk_keys(store: ClaimCheck, run: str) -> list[str] | None:
+    """The run's chunks if Transform finished writing them, else None (none or a partial set).
+
+    Transform lists them in ``chunks.json`` last; runs from before that file existed count
+    as finished when Summarize (which runs only after Transform) wrote their summary.
+    """
+    manifest = store.get_optional(manifest_key(run))
+    if manifest is not None:
+        return [str(chunk["key"]) for chunk in json.loads(manifest)["chunks"]]
+    if store.get_optional(f"{run}summary.json") is not None:
+        return store.list_keys(f"{run}chunks/")
+    return None
+
+
 def pending_sets(store: ClaimCheck, run: str) -> list[PendingSet]:
     """Every chunk of a run with records still to send (its pending set, or the whole chunk)."""
     out: list[PendingSet] = []
-    for key in store.list_keys(f"{run}chunks/"):
+    for key in chunk_keys(store, run) or []:
         index = int(key.rsplit("/", 1)[-1].split(".", 1)[0])
         blob, _ = store.remaining(run, index, key)
         records = decode_records(blob)
@@ -60,6 +74,36 @@ def delivered(store: ClaimCheck, run: str) -> bool:
     """Whether an execution on this run's batch delivered everything (it then deleted the batch)."""
     summary = store.get_optional(f"{run}summary.json")
     return summary is not None and json.loads(summary).get("pending") == 0
+
+
+def restart(sfn: Any, store: ClaimCheck, run: str, description: dict[str, Any]) -> str:
+    """Start the batch over in a new execution (or find the restart already running).
+
+    Partial chunks and pending sets of the failed Transform are deleted first, so the new
+    execution's chunks are the only ones. Restart names are ``<name>-rN``: the first free
+    N, unless an earlier restart is still running, which is then the answer.
+    """
+    if not store.list_keys(f"{run}raw.json"):
+        raise RuntimeError(
+            f"the batch of {description['executionArn']} is gone from {store.uri(run)} "
+            "(expired, or deleted by a run that delivered it): nothing to replay"
+        )
+    machine = description["stateMachineArn"]
+    prefix = machine.replace(":stateMachine:", ":execution:", 1)
+    for attempt in range(1, MAX_RESTARTS + 1):
+        name = f"{description['name'][:74]}-r{attempt}"
+        try:
+            earlier = sfn.describe_execution(executionArn=f"{prefix}:{name}")
+        except sfn.exceptions.ExecutionDoesNotExist:
+            store.delete(store.list_keys(f"{run}chunks/") + store.list_keys(f"{run}pending/"))
+            started = sfn.start_execution(stateMachineArn=machine, name=name, input=description["input"])
+            return str(started["executionArn"])
+        if earlier["status"] == "RUNNING":
+            return str(earlier["executionArn"])
+    raise RuntimeError(f"{MAX_RESTARTS} restarts of {description['executionArn']} already ran")
+
+
+MAX_RESTARTS = 20
 
 
 def destination_for(state_machine_arn: str) -> str:
@@ -87,19 +131,13 @@ def replay_execution(
     store = ClaimCheck(s3, state["bucket"])
     run = state["run"]
     result = ReplayResult(execution=execution_arn)
-    sets = pending_sets(store, run)
-    if (
-        not sets
-        and not store.list_keys(f"{run}chunks/")
-        and description["status"] != "SUCCEEDED"
-        and not delivered(store, run)
-    ):
-        name = description["name"][:70] + f"-r{int(time.time()) % 100000}"
-        started = sfn.start_execution(
-            stateMachineArn=description["stateMachineArn"], name=name, input=description["input"]
-        )
-        result.restarted_execution = started["executionArn"]
+    if description["status"] == "SUCCEEDED" or delivered(store, run):
+        return result  # every record went out (a restart may have delivered them)
+    if chunk_keys(store, run) is None:
+        # Transform never finished on this batch: whatever chunks exist are partial.
+        result.restarted_execution = restart(sfn, store, run, description)
         return result
+    sets = pending_sets(store, run)
     delivery = KinesisDelivery(
         kinesis,
         stream or destination_for(description["stateMachineArn"]),

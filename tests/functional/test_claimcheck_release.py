@@ -56,8 +56,9 @@ def test_a_delivered_run_keeps_only_what_explains_it(s3: Any) -> None:
     state = a_run(store, pending=[])
     out = summarize({**state, "deliveries": [{"index": 0}, {"index": 1}]}, store, recorder([]))
     assert (out["delivered"], out["pending"], out["deliveryChunks"]) == (2, 0, 2)
-    # raw, decoded, two chunks, two pending keys (one of them never written: S3 counts it deleted)
-    assert out["objectsDeleted"] == 6
+    # raw, decoded, the chunk list, two chunks, two pending keys (chunk 1's was never
+    # written: S3 counts it deleted)
+    assert out["objectsDeleted"] == 7
     assert keys(s3) == KEPT
 
 
@@ -101,7 +102,7 @@ def test_a_refused_delete_is_counted_and_the_run_still_succeeds(s3: Any) -> None
     out = summarize({**state, "deliveries": [{"index": 0}, {"index": 1}]}, store, metrics)
     metrics.flush(0)
     assert (out["pending"], out["cause"], out["objectsDeleted"]) == (0, "", 0)
-    assert sum(doc.get("ClaimCheckDeleteFailed", 0) for doc in emitted) == 6
+    assert sum(doc.get("ClaimCheckDeleteFailed", 0) for doc in emitted) == 7
     assert keys(s3) == sorted([*KEPT, *DELIVERY])  # the lifecycle rule removes them later
 
 

@@ -98,7 +98,7 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
         "quarantined": 1,
         "cause": "",
         "deliveryChunks": 1,
-        "objectsDeleted": 4,
+        "objectsDeleted": 5,
     }
     # Everything was delivered: only what explains the run stays (its counts, its
     # quarantined records); the raw batch, envelopes, chunk and pending set are gone.

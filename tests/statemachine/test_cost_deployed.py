@@ -190,7 +190,7 @@ def test_a_windows_counters_and_bill_match_the_hand_computed_run(make_sandbox: C
     assert (b.events, b.log_bytes) == (25, 25 * 10)
     # The S3 estimate is exactly what the sandbox counted for B.
     measured = {op: n - requests_before_b.get(op, 0) for op, n in sandbox.s3_requests.items()}
-    assert (b.s3_put, b.s3_get) == (3 + 2 * 3, 2 + 2 * 3) == (measured["PutObject"], measured["GetObject"])
+    assert (b.s3_put, b.s3_get) == (4 + 2 * 3, 2 + 2 * 3) == (measured["PutObject"], measured["GetObject"])
     functions = {f.name: f for f in b.functions}
     assert {n: f.invocations for n, f in functions.items()} == {
         "ingest": 1,
@@ -220,7 +220,7 @@ def test_a_windows_counters_and_bill_match_the_hand_computed_run(make_sandbox: C
     lines = {line.item: line for line in bill(b, PRICES, Assumptions())}
     assert lines["state transitions"].cost == pytest.approx(9 * 0.000025)
     assert lines["requests"].quantity == 7
-    assert lines["PUT/LIST requests"].cost == pytest.approx(9 * 0.005 / 1000)
+    assert lines["PUT/LIST requests"].cost == pytest.approx(10 * 0.005 / 1000)
     assert lines["destination: PUT payload units"].cost == pytest.approx(25 * 0.014 / 1e6)
     assert lines["ingestion (5 KB steps)"].cost == pytest.approx(25 * 5 * 1024 / GIB * 0.029)
     gb_s = functions["put_batch"].billed_ms / 1000 * 1024 / 1024
@@ -231,7 +231,7 @@ def test_a_windows_counters_and_bill_match_the_hand_computed_run(make_sandbox: C
     assert (both.events, both.log_bytes) == (40, 15 * 9 + 25 * 10)
     # The retry counts one more read and write of the pending set (a throttled attempt makes
     # them; the injected failure here fails before the handler runs, so S3 saw 16 and 14).
-    assert (both.s3_put, both.s3_get) == (3 * 2 + 2 * 5 + 1, 2 * 2 + 2 * 5 + 1)
+    assert (both.s3_put, both.s3_get) == (4 * 2 + 2 * 5 + 1, 2 * 2 + 2 * 5 + 1)
     assert {f.name: f.invocations for f in both.functions}["put_batch"] == 2 + 1 + 3
     assert both.destination.records == 40
     assert both.destination.bytes == sandbox.faults.counters.bytes_written

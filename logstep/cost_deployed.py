@@ -227,7 +227,8 @@ class ExecutionTotals:
     transitions: float
     retries: float
     claimcheck_bytes: float
-    without_objects: int  # of those read: none left (expired, or never written)
+    without_objects: int  # closed ones read with none left (expired, or never written)
+    closed_read: int = 0  # executions read that had ended (running ones' objects are not counted)
 
 
 @dataclass(frozen=True)
@@ -235,16 +236,33 @@ class _ExecutionRead:
     transitions: int
     retries: int
     chunks: int
-    claimcheck_bytes: int
+    run: str  # the claim-check prefix (a replay's restart shares the failed run's)
+    claimcheck_bytes: int | None  # None: still running, its objects are not what it keeps
 
 
 def _read_execution(sfn: Any, s3: Any, bucket: str, execution: Mapping[str, Any]) -> _ExecutionRead:
     from chalicelib.claimcheck import run_prefix
 
-    counts = count_execution(execution_history(sfn, execution["executionArn"]))
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=run_prefix(execution["name"]))
-    size = sum(int(item["Size"]) for page in pages for item in page.get("Contents", []))
-    return _ExecutionRead(counts.transitions, counts.retries, counts.map_items, size)
+    events = execution_history(sfn, execution["executionArn"])
+    counts = count_execution(events)
+    run = _run_of(events) or run_prefix(execution["name"])
+    size: int | None = None
+    if execution["status"] != "RUNNING":
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=run)
+        size = sum(int(item["Size"]) for page in pages for item in page.get("Contents", []))
+    return _ExecutionRead(counts.transitions, counts.retries, counts.map_items, run, size)
+
+
+def _run_of(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """The run prefix in an execution's input (its first history event)."""
+    for event in events[:1]:
+        raw = (event.get("executionStartedEventDetails") or {}).get("input") or "{}"
+        try:
+            run = json.loads(raw).get("run")
+        except (ValueError, AttributeError):
+            return None
+        return run if isinstance(run, str) and run.startswith("runs/") else None
+    return None
 
 
 def sample_executions(executions: Sequence[Mapping[str, Any]], size: int | None) -> list[Mapping[str, Any]]:
@@ -269,10 +287,19 @@ def read_executions(
     with ThreadPoolExecutor(max_workers=workers) as pool:  # boto3 clients are thread-safe
         reads = list(pool.map(lambda e: _read_execution(sfn, s3, bucket, e), chosen))
     scale = len(executions) / len(chosen) if chosen else 0.0
-    with_objects = [r for r in reads if r.claimcheck_bytes]
-    # Expired objects: scale the bytes of the executions that still have theirs.
-    stored = sum(r.claimcheck_bytes for r in with_objects)
-    stored_scale = len(executions) / len(with_objects) if with_objects else 0.0
+    # What closed runs keep; a restart and the run it restarted share one prefix.
+    closed: dict[str, int] = {}
+    for r in reads:
+        if r.claimcheck_bytes is not None:
+            closed[r.run] = max(closed.get(r.run, 0), r.claimcheck_bytes)
+    with_objects = [size for size in closed.values() if size]
+    # Runs of the window's ended executions (sampled: as many per execution as read), of
+    # which those whose objects expired are scaled from the ones that still have theirs.
+    closed_reads = sum(1 for r in reads if r.claimcheck_bytes is not None)
+    ended = sum(1 for e in executions if e["status"] != "RUNNING")
+    runs = ended * len(closed) / closed_reads if closed_reads else 0.0
+    stored = sum(with_objects)
+    stored_scale = runs / len(with_objects) if with_objects else 0.0
     return ExecutionTotals(
         executions=len(executions),
         by_status=dict(Counter(str(e["status"]) for e in executions)),
@@ -281,7 +308,8 @@ def read_executions(
         transitions=sum(r.transitions for r in reads) * scale,
         retries=sum(r.retries for r in reads) * scale,
         claimcheck_bytes=stored * stored_scale,
-        without_objects=len(reads) - len(with_objects),
+        without_objects=len(closed) - len(with_objects),
+        closed_read=len(closed),
     )
 
 
@@ -553,14 +581,15 @@ def read_usage(
         )
     if counted.without_objects:
         estimates.append(
-            f"claim-check bytes: {counted.without_objects} of {counted.read} executions have no objects "
+            f"claim-check bytes: {counted.without_objects} of {counted.closed_read} ended runs have no objects "
             "left (expired?): " + ("scaled from the others" if counted.claimcheck_bytes else "counted as 0")
         )
     if len(architectures) > 1:
         notes.append(f"functions on {' and '.join(architectures)}: all priced as x86_64")
     if counted.by_status.get("RUNNING"):
         notes.append(
-            f"{counted.by_status['RUNNING']} executions still running: their transitions so far only"
+            f"{counted.by_status['RUNNING']} executions still running: their transitions so far only, "
+            "and none of their claim-check objects (a run keeps what is left when it ends)"
         )
     missing_metrics = sorted(k for k, v in sums.items() if v is None and k not in ("log_bytes",))
     if missing_metrics:

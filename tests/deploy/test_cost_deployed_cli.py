@@ -63,12 +63,16 @@ def deploy_dev(output_records: str = "aggregated", metrics: bool = True) -> dict
             Environment={"Variables": env},
         )
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    for name in ("shard0-1-2-aaa", "shard0-3-4-bbb"):
-        sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=name, input="{}")
+    for name in ("shard0-1-2-aaa", "shard0-3-4-bbb", "shard0-5-6-ccc"):
+        started = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=name, input="{}")
+        if not name.endswith("ccc"):  # two ended, one still running
+            sfn.stop_execution(executionArn=started["executionArn"])
     s3 = boto3.client("s3", region_name=REGION)
-    # Only the first execution's objects are left: the reader scales the bytes up.
+    # Of the ended runs only the first's objects are left: the reader scales the bytes up.
     s3.put_object(Bucket=BUCKET, Key="runs/shard0-1-2-aaa/raw.json", Body=b"x" * 3000)
     s3.put_object(Bucket=BUCKET, Key="runs/shard0-1-2-aaa/chunks/00000.bin", Body=b"x" * 1000)
+    # The running one's batch is in flight, not kept: it must not count.
+    s3.put_object(Bucket=BUCKET, Key="runs/shard0-5-6-ccc/raw.json", Body=b"x" * 50_000)
     # moto's CloudFormation skips LifecycleConfiguration: put the template's rule, 30 days.
     s3.put_bucket_lifecycle_configuration(
         Bucket=BUCKET,
@@ -161,17 +165,18 @@ def test_the_command_prices_a_deployed_stage(aws: None, capsys: pytest.CaptureFi
     result, assumptions = json.loads(capsys.readouterr().out)
     lines = {line["item"]: line for line in result["lines"]}
     prices = load_prices(region=REGION)
-    # Two executions of one (canned) transition each; eu-west-1's price.
-    assert lines["state transitions"]["quantity"] == 2
+    # Three executions of one (canned) transition each; eu-west-1's price.
+    assert lines["state transitions"]["quantity"] == 3
     assert lines["state transitions"]["unit_price"] == prices["stepfunctions.transition"]
     assert lines["requests"]["quantity"] == sum(n for n, _ in LAMBDA.values())
     put_batch = lines["put_batch duration (1024 MB)"]
     assert put_batch["quantity"] == pytest.approx((12_000 + 6 * 0.5) / 1000 * 1024 / 1024)
     assert put_batch["unit_price"] == prices["lambda.gb_second.arm64"]  # the functions' architecture
     assert put_batch["note"] == "Duration metric + rounding" and put_batch["low"] == put_batch["high"]
-    # S3 estimated from 2 executions, 0 chunks, 0 retries (the canned histories have no Map).
-    assert lines["PUT/LIST requests"]["quantity"] == 6 and lines["GET requests"]["quantity"] == 4
-    # 4,000 bytes for one execution, none left for the other: scaled to 8,000; kept 30 days.
+    # S3 estimated from 3 executions, 0 chunks, 0 retries (the canned histories have no Map).
+    assert lines["PUT/LIST requests"]["quantity"] == 12 and lines["GET requests"]["quantity"] == 6
+    # 4,000 bytes for one ended run, none left for the other: scaled to 8,000; kept 30 days.
+    # The running one's 50,000 bytes are in flight, not kept.
     storage = lines["claim-check storage (30 days)"]
     assert storage["quantity"] == pytest.approx(8000 / GIB * 30 / cost.DAYS_PER_MONTH)
     # 40 destination records of 24,995 bytes: one 25 KB unit, five 5 KB steps each.
@@ -187,9 +192,9 @@ def test_the_command_prices_a_deployed_stage(aws: None, capsys: pytest.CaptureFi
     assert result["totals"]["per_gb"] == pytest.approx(result["totals"]["total"] / (log_bytes / GIB))
     text = "\n".join(assumptions["assumptions"])
     assert "no LogBytesIn" in text and "S3 requests" in text and "billed duration" in text
-    assert "1 of 2 executions have no objects left" in text
+    assert "1 of 2 ended runs have no objects left" in text
     assert "30 days (the bucket's lifecycle rule)" in text
-    assert any("2 executions still running" in n for n in result["notes"])
+    assert any("1 executions still running" in n for n in result["notes"])
 
 
 def test_the_text_bill_lists_its_assumptions_and_a_projection_works(

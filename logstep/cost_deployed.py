@@ -582,7 +582,8 @@ def read_usage(
     if counted.without_objects:
         estimates.append(
             f"claim-check bytes: {counted.without_objects} of {counted.closed_read} ended runs have "
-            "no objects left (expired?): " + ("scaled from the others" if counted.claimcheck_bytes else "counted as 0")
+            "no objects left (expired?): "
+            + ("scaled from the others" if counted.claimcheck_bytes else "counted as 0")
         )
     if len(architectures) > 1:
         notes.append(f"functions on {' and '.join(architectures)}: all priced as x86_64")

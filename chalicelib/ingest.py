@@ -133,6 +133,17 @@ class Ingest:
             )
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                self._drop_if_delivered(run)
                 return StartedExecution(name=name, records=len(records), already_started=True)
             raise
         return StartedExecution(name=name, records=len(records), already_started=False)
+
+    def _drop_if_delivered(self, run: str) -> None:
+        """A batch redelivered after its run delivered (and deleted it): delete the copy just written.
+
+        While the run is going, or when it failed, the copy is the batch it reads or
+        replays (the same bytes), so it stays.
+        """
+        summary = self._store.get_optional(f"{run}summary.json")
+        if summary is not None and jsoncodec.loads(summary).get("pending") == 0:
+            self._store.delete([f"{run}raw.json"])

@@ -113,6 +113,36 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
     assert quarantined["records"][0]["data"]  # the bad record itself, not only its reason
 
 
+def test_a_batch_redelivered_after_its_run_delivered_leaves_no_copy_behind(
+    aws: dict[str, Any], client: Client
+) -> None:
+    envelope = load_event("kinesis_cwl_envelope.json")
+    event = client.events.generate_kinesis_event([gzip_json(envelope)], stream_name="source")
+    client.lambda_.invoke("ingest", event)
+    (execution,) = aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]
+    state = json.loads(aws["sfn"].describe_execution(executionArn=execution["executionArn"])["input"])
+    raw = f"{state['run']}raw.json"
+
+    def raw_exists() -> bool:
+        return "Contents" in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=raw)
+
+    # While the run has no summary (running, or failed before Summarize) the copy stays.
+    client.lambda_.invoke("ingest", event)
+    assert raw_exists()
+    decoded = client.lambda_.invoke("decode", state).payload
+    transformed = client.lambda_.invoke("transform", decoded).payload
+    item = {"bucket": BUCKET, "run": state["run"], "index": 0, "chunk": transformed["chunks"][0]}
+    client.lambda_.invoke("put_batch", item)
+    client.lambda_.invoke("summarize", {**transformed, "deliveries": [{"index": 0, "delivered": 5}]})
+    assert not raw_exists()  # summarize deleted the delivered batch
+    # The execution has ended (this fixture's machine never runs the steps): StartExecution
+    # now answers ExecutionAlreadyExists, as it does on AWS once an execution is closed.
+    aws["sfn"].stop_execution(executionArn=execution["executionArn"])
+    client.lambda_.invoke("ingest", event)  # the event source mapping redelivers once more
+    assert not raw_exists()
+    assert len(aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]) == 1
+
+
 def test_a_step_given_the_wrong_state_fails_with_a_named_permanent_error(
     aws: dict[str, Any], client: Client
 ) -> None:

@@ -19,6 +19,7 @@ ALARMS = {
     "ExecutionsFailedAlarm": None,
     "RecordsPendingAlarm": "PendingRecordsAlarmThreshold",
     "ThrottleRateAlarm": "ThrottleRateAlarmPercent",
+    "ClaimCheckDeleteFailedAlarm": None,
 }
 
 
@@ -55,6 +56,7 @@ def test_alarms_watch_what_the_operate_issue_names(resources: dict[str, Any]) ->
     assert watched["ExecutionsFailedAlarm"] == {"ExecutionsFailed"}
     assert watched["RecordsPendingAlarm"] == {"RecordsPending"}
     assert watched["ThrottleRateAlarm"] == {"RecordsThrottled", "RecordsDelivered"}
+    assert watched["ClaimCheckDeleteFailedAlarm"] == {"ClaimCheckDeleteFailed"}
 
 
 def test_logstep_metrics_in_alarms_and_dashboard_are_ones_the_code_emits(

@@ -222,5 +222,17 @@ def deaggregate_all(records: Sequence[Record]) -> list[Record]:
 
 
 def count_documents(records: Sequence[Record]) -> int:
-    """How many documents (user records) some Kinesis records carry."""
-    return sum(len(deaggregate(record)) if is_aggregated(record.data) else 1 for record in records)
+    """How many documents (user records) some Kinesis records carry.
+
+    Counts the AggregatedRecord's top-level ``records`` fields without decoding them
+    (``deaggregate`` checks each one): put_batch counts every chunk it sends.
+    """
+    total = 0
+    for record in records:
+        data = record.data
+        if not is_aggregated(data):
+            total += 1
+            continue
+        end = len(data) - DIGEST_BYTES
+        total += sum(1 for number, wire, _ in _fields(data, len(MAGIC), end) if number == 3 and wire == 2)
+    return total

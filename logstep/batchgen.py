@@ -67,8 +67,10 @@ def padded(events: list[GeneratedEvent], average_bytes: int, seed: int) -> list[
             out.append(e)
             continue
         words: list[str] = []
-        while sum(len(w) + 1 for w in words) < missing - 12:
+        length = 0
+        while length < missing - 12:
             words.append(rng.choice(WORDS) + str(rng.randint(0, 999)) * rng.randint(0, 1))
+            length += len(words[-1]) + 1
         text = " ".join(words)
         body = e.message.rstrip("\n")
         newline = e.message[len(body) :]

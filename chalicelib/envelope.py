@@ -63,7 +63,8 @@ class LogEvent(msgspec.Struct, frozen=True, gc=False):
 
 class DecodedEvents(tuple[LogEvent, ...]):
     """Events ``decode_record`` read in CloudWatch's own shape: every id a non-empty string,
-    every timestamp an integer within 64 bits. A tuple; the serialiser need not check again."""
+    every timestamp an integer within MIN_EVENT_TIME_MS..MAX_EVENT_TIME_MS. A tuple; the
+    serialiser need not check again."""
 
     __slots__ = ()
 
@@ -81,8 +82,11 @@ class _DataMessage(msgspec.Struct, rename="camel", gc=False):
 
 
 _DATA_MESSAGE_DECODER = msgspec.json.Decoder(_DataMessage)
-# orjson (the general path) reads integers within these as integers, others as floats.
-_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+# Event times of years 1..9999, what an ISO-8601 date can say (transform.schema's
+# MIN/MAX_EPOCH_SECONDS, in ms): well within the 64-bit integers orjson (the general path)
+# reads as integers. decode_record reads envelopes with other times the slower way.
+MIN_EVENT_TIME_MS = -62135596800 * 1000
+MAX_EVENT_TIME_MS = 253402300799 * 1000 + 999
 _EVENT_TIMESTAMP = attrgetter("timestamp")
 
 
@@ -156,8 +160,8 @@ def _decode_data_message(raw: bytes) -> Envelope | None:
         return None
     if events:
         timestamps = list(map(_EVENT_TIMESTAMP, events))
-        if min(timestamps) < _MIN_INT or max(timestamps) > _MAX_INT:
-            return None  # orjson reads these as floats, which parse_envelope rejects
+        if min(timestamps) < MIN_EVENT_TIME_MS or max(timestamps) > MAX_EVENT_TIME_MS:
+            return None  # perhaps beyond 64 bits, which orjson reads as floats
     filters = message.subscription_filters
     policy_level = message.policy_level
     return Envelope(

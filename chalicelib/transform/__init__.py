@@ -27,7 +27,13 @@ from operator import attrgetter
 from typing import Any
 
 from chalicelib import jsoncodec
-from chalicelib.envelope import DecodedEvents, Envelope, LogEvent
+from chalicelib.envelope import (
+    MAX_EVENT_TIME_MS,
+    MIN_EVENT_TIME_MS,
+    DecodedEvents,
+    Envelope,
+    LogEvent,
+)
 from chalicelib.transform.ecs import to_ecs
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
@@ -235,9 +241,6 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
     return TransformedEnvelope(documents=documents, parse_errors=errors)
 
 
-# The widest integers orjson writes; an envelope with an event time beyond them takes the
-# general path.
-_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
 _EVENT_ID, _EVENT_TIME = attrgetter("id"), attrgetter("timestamp")
 
 
@@ -286,7 +289,8 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
 
 def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
     """The templates write the logstep format, event ids JSON needs no escapes for (CloudWatch's
-    are digits) and event times orjson writes as integers."""
+    are digits) and event times of years 1..9999 (they format times without
+    ``format_timestamp``'s out-of-range check; orjson writes such integers as they are)."""
     events = envelope.events
     if options.output_format != "logstep" or not events:
         return False
@@ -296,7 +300,11 @@ def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
         return False
     if type(events) is not DecodedEvents:  # else decode_record checked the times
         timestamps = list(map(_EVENT_TIME, events))
-        if set(map(type, timestamps)) != {int} or min(timestamps) < _MIN_INT or max(timestamps) > _MAX_INT:
+        if (
+            set(map(type, timestamps)) != {int}
+            or min(timestamps) < MIN_EVENT_TIME_MS
+            or max(timestamps) > MAX_EVENT_TIME_MS
+        ):
             return False
     # isascii is O(1) on a str; bytes.isalnum runs ~10x faster than str.isalnum
     return ids.isascii() and ids.encode().isalnum()

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 
 from chalicelib import jsoncodec, transform
 from chalicelib.envelope import (
+    MAX_EVENT_TIME_MS,
+    MIN_EVENT_TIME_MS,
     Envelope,
     LogEvent,
     Malformed,
@@ -35,7 +37,14 @@ from chalicelib.envelope import (
 )
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope, transform_envelope
 from chalicelib.transform.runtimes import LEVELS
-from chalicelib.transform.schema import checked_canonical_time, is_canonical_time, normalise_time
+from chalicelib.transform.schema import (
+    MAX_EPOCH_SECONDS,
+    MIN_EPOCH_SECONDS,
+    OUT_OF_RANGE_TIMESTAMP,
+    checked_canonical_time,
+    is_canonical_time,
+    normalise_time,
+)
 from chalicelib.transform.templates import _decimal_json, _integer_json
 from tests.helpers import corpus_dir, envelope, gzip_json, load_event
 
@@ -172,7 +181,7 @@ integers = st.sampled_from(["1", "512", "0512", "9" * 19, "1" * 30]) | st.from_r
 def lines(draw: Any) -> str:
     """A line in one of the shapes the templates write, with drawn (often hostile) fields."""
     rid, level, time, body = draw(request_ids), draw(levels), draw(times), draw(hostile_text)
-    shape = draw(st.integers(min_value=0, max_value=14))
+    shape = draw(st.integers(min_value=0, max_value=16))
     if shape == 0:
         line = f"[{level}]\t{time}\t{rid}\t{body}"
     elif shape == 1:
@@ -219,6 +228,12 @@ def lines(draw: Any) -> str:
         line = f"2026-03-04 05:06:07 {rid} {level} Handler:{draw(st.integers(0, 99))} - {body}"
     elif shape == 12:
         line = f"2 123456789012 eni-1 {body}"
+    elif shape == 15:  # log4j2 without its time, or text starting with the same letters
+        line = draw(st.sampled_from([f"{rid} {level} Handler:12 - ", "abcdefgh-", "cart ", "e", "deadbeef "]))
+        line += body
+    elif shape == 16:  # Ruby's Logger, or text starting with the same letters
+        line = draw(st.sampled_from([f"I, [{time} #12]  {level} {rid} -- : ", "W, [", "Warning: ", "D"]))
+        line += body
     else:
         line = body
     return line + draw(st.sampled_from(["", "\n", "\r\n", " \n", "\t"]))
@@ -399,6 +414,8 @@ def test_decode_record_reads_every_message_as_the_general_path(
         b'{"id":"1","timestamp":123456789012345678901234,"message":"m"}',
         b'{"id":"1","timestamp":18446744073709551615,"message":"m"}',
         b'{"id":"1","timestamp":1.0,"message":"m"}',
+        b'{"id":"1","timestamp":253402300800000,"message":"m"}',  # beyond year 9999
+        b'{"id":"1","timestamp":-62135596800001,"message":"m"}',  # before year 1
         b'{"id":"1","timestamp":1,"message":"m","extra":{"deep":[1,2,{"x":null}]}}',
     ],
 )
@@ -411,6 +428,21 @@ def test_decode_record_reads_odd_events_as_the_general_path(text: bytes) -> None
 
     raw = gzip.compress(raw_message)
     assert decode_record(raw) == general_decode(raw)
+
+
+def test_decoded_events_are_within_the_years_the_templates_write() -> None:
+    # decode_record's DecodedEvents promise these bounds; the templates format times
+    # without format_timestamp's out-of-range check on the strength of it.
+    assert MIN_EVENT_TIME_MS == MIN_EPOCH_SECONDS * 1000
+    assert MAX_EVENT_TIME_MS == MAX_EPOCH_SECONDS * 1000 + 999
+    for stamp in (MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS):
+        env = make_envelope(["plain", "END RequestId: x"], timestamp=stamp)
+        assert_same_bytes(env, TransformOptions())
+    beyond = make_envelope(["plain", "END RequestId: x"], timestamp=MAX_EVENT_TIME_MS)
+    assert_same_bytes(beyond, TransformOptions())
+    assert json.loads(serialise_envelope(beyond, TransformOptions()).records[1])["timestamp"] == (
+        OUT_OF_RANGE_TIMESTAMP
+    )
 
 
 def binascii_decode(data: str) -> bytes | Malformed:

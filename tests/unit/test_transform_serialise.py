@@ -278,6 +278,14 @@ def test_edge_events_serialise_as_the_general_path(events: list[LogEvent]) -> No
             assert_same_bytes(env, options)
 
 
+@pytest.mark.parametrize("field", ["owner", "log_group", "log_stream"])
+def test_a_lone_surrogate_in_the_envelope_takes_the_general_path(field: str) -> None:
+    env = make_envelope(["plain", "END RequestId: x", f"[INFO]\t2026-03-04T05:06:07.089Z\t{RID}\thi"])
+    odd = Envelope(**{**vars(env), field: "a\ud800b"})
+    for options in OPTIONS.values():
+        assert_same_bytes(odd, options)
+
+
 def test_a_parser_bug_is_counted_and_kept_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any) -> bool:
         raise RuntimeError("parser bug")

@@ -266,10 +266,11 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
             json_objects=not options.json_fields_key,
         )
         writers, plain = writer.writers, writer.plain
+    get = writers.get
     for event in envelope.events:
         # The first character of the line picks its writer (as it picks the general path's
         # parser: stripping the line end changes it only for a line of only line ends).
-        write = writers.get(event.message[:1], plain)
+        write = get(event.message[:1], plain)
         if write is not None:
             try:
                 record = write(event)

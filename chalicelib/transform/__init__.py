@@ -35,6 +35,7 @@ from chalicelib.envelope import (
     LogEvent,
 )
 from chalicelib.transform.ecs import to_ecs
+from chalicelib.transform.ecs_templates import EcsDocumentWriter
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
     lambda_stream_context,
@@ -249,7 +250,8 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
 
     The same bytes as ``jsoncodec.dumps`` of each of ``transform_envelope``'s documents,
     and the same parse-error count, written faster: lines in the commonest shapes go
-    straight to JSON text (``templates``), the rest through the document dict.
+    straight to JSON text (``templates``, ``ecs_templates``), the rest through the
+    document dict.
     """
     context = _EnvelopeContext(envelope, options)
     records: list[bytes] = []
@@ -259,7 +261,7 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
     writers: dict[str, Any] = {}
     plain = None
     if _templates_apply(envelope, options):
-        writer = DocumentWriter(
+        writer = (EcsDocumentWriter if context.ecs else DocumentWriter)(
             (envelope.log_group, envelope.log_stream, envelope.owner),
             context.lambda_base,
             _PARSERS,
@@ -289,11 +291,11 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
 
 
 def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
-    """The templates write the logstep format, event ids JSON needs no escapes for (CloudWatch's
-    are digits) and event times of years 1..9999 (they format times without
-    ``format_timestamp``'s out-of-range check; orjson writes such integers as they are)."""
+    """The templates write event ids JSON needs no escapes for (CloudWatch's are digits) and
+    event times of years 1..9999 (they format times without ``format_timestamp``'s
+    out-of-range check; orjson writes such integers as they are)."""
     events = envelope.events
-    if options.output_format != "logstep" or not events:
+    if not events:
         return False
     try:
         ids = "".join(map(_EVENT_ID, events))

@@ -22,8 +22,8 @@ import orjson
 
 from chalicelib.envelope import LogEvent
 from chalicelib.transform.ecs import _FAAS, _SNAKE, ECS_RESERVED_FIELDS, ECS_VERSION
-from chalicelib.transform.lambda_platform import _END, _REPORT, _START
-from chalicelib.transform.runtimes import _NO_REQUEST_ID, LEVELS
+from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
+from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
     _CANONICAL_SECONDS,
     _MILLIS,
@@ -31,8 +31,10 @@ from chalicelib.transform.schema import (
     _SECOND_PREFIXES,
     LEVEL,
     MESSAGE,
+    RESERVED_FIELDS,
     TIMESTAMP,
     is_canonical_time,
+    normalise_time,
     second_prefix,
 )
 from chalicelib.transform.templates import (
@@ -47,10 +49,15 @@ from chalicelib.transform.templates import (
 
 _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
-# A JSON record's own fields go to the top level unless ECS owns the name (then the
-# general path shadows it) or it is "logger" (which to_ecs reads into log.logger).
-# (A record's "message" is its own and read as such.)
-_NOT_PLAIN_FIELDS = (ECS_RESERVED_FIELDS - {MESSAGE}) | {"logger"}
+# A JSON record's own fields go to the top level unless ECS owns the name: then to_ecs
+# keeps them under aws.cloudwatch.shadowed. (A record's "message" is its own and read as
+# such; "logger", which to_ecs reads into log.logger, takes the general path.)
+_SHADOWED = ECS_RESERVED_FIELDS - {MESSAGE}
+# A record's own fields, as JSON members each led by a comma, and its shadowed ones.
+Fields = tuple[str, str]
+_NO_FIELDS: Fields = ("", "")
+_START_DETAILS = '"type":"START"'
+_END_DETAILS = '"type":"END"'
 _LOG_LEVELS = {level: f',"log":{{"level":"{level}"}}' for level in LEVELS}
 
 
@@ -60,11 +67,11 @@ class EcsDocumentWriter:
     __slots__ = (
         "_aws",
         "_base",
-        "_base_json",
         "_close",
         "_cloud_event",
         "_faas",
         "_faas_alone",
+        "_faas_name",
         "_json_objects",
         "writers",
     )
@@ -91,10 +98,12 @@ class EcsDocumentWriter:
         )
         self._close = f'}},"ecs":{{"version":"{ECS_VERSION}"}}'
         self._base = lambda_base or {}
-        self._base_json = {key: quote(value) for key, value in self._base.items()}
         self._json_objects = json_objects
         # faas of a line without lambda fields of its own: the stream's.
         self._faas_alone = self._faas_of({}) if lambda_base else ""
+        # faas.name after a START line's execution and version (the line's version wins).
+        name = self._base.get("functionName")
+        self._faas_name = "" if name is None else f',"name":{quote(name)}'
         # faas of a line whose only lambda field is its request id, per request id.
         self._faas: dict[str, str] = {}
         self.writers: dict[str, Writer | None] = dict.fromkeys(general)
@@ -122,12 +131,13 @@ class EcsDocumentWriter:
         faas = self._faas[request_id] = self._faas_of({"requestId": request_id})
         return faas
 
-    def _tail(self, event: LogEvent, details: str = "", fields: str = "") -> str:
-        """cloud, event, aws (``details``: the aws.lambda members) and ecs, then ``fields``."""
+    def _tail(self, event: LogEvent, details: str = "", fields: Fields = _NO_FIELDS) -> str:
+        """cloud, event, aws (``details``: the aws.lambda members) and ecs, then the fields."""
         lam = f',"lambda":{{{details}}}' if details else ""
+        top, shadowed = fields
         return (
             f"{self._cloud_event}{event.id}{self._aws}{event.id}"
-            f'","timestamp":{event.timestamp}}}{lam}{self._close}{fields}}}'
+            f'","timestamp":{event.timestamp}{shadowed}}}{lam}{self._close}{top}}}'
         )
 
     def plain(self, event: LogEvent) -> str | None:
@@ -147,20 +157,12 @@ class EcsDocumentWriter:
         """A line starting D, W, F, A or U: Ruby's Logger (the general path's) or plain text."""
         return None if event.message[1:4] == ", [" else self.plain(event)
 
-    def _platform_line(self, event: LogEvent, lam: dict[str, Any]) -> str:
-        # ``lam``: the line's lambda fields as JSON text. lambda = {**lam, **stream, **lam};
-        # faas gets the names ECS has for them, aws.lambda the rest.
-        merged = {**lam, **self._base_json, **lam}
-        faas = ",".join(f'"{_FAAS[key]}":{value}' for key, value in merged.items() if key in _FAAS)
-        faas_member = f',"faas":{{{faas}}}' if faas else ""
-        details = ",".join(
-            f'"{_SNAKE.get(key, key)}":{value}' for key, value in merged.items() if key not in _FAAS
-        )
+    def _platform_head(self, event: LogEvent) -> str:
+        # The message is the line's rstrip() (its regex read the line end as whitespace).
         seconds, millis = divmod(event.timestamp, 1000)
         return (
             f'{{"@timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
             f'"message":{_dumps(event.message.rstrip()).decode()}'
-            f"{faas_member}{self._tail(event, details)}"
         )
 
     def start(self, event: LogEvent) -> str | None:
@@ -168,20 +170,22 @@ class EcsDocumentWriter:
         match = _START.fullmatch(event.message)
         if match is None:
             return None
-        # Values as JSON text: the platform-line helper writes them as they are.
-        lam = {
-            "type": '"START"',
-            "requestId": _dumps(match[1]).decode(),
-            "version": _dumps(match[2]).decode(),
-        }
-        return self._platform_line(event, lam)
+        # lambda = {type, requestId, version (the line's), functionName (the stream's)}
+        return (
+            f'{self._platform_head(event)},"faas":{{"execution":{_dumps(match[1]).decode()},'
+            f'"version":{_dumps(match[2]).decode()}{self._faas_name}}}'
+            f"{self._tail(event, _START_DETAILS)}"
+        )
 
     def end(self, event: LogEvent) -> str | None:
         """``END RequestId: <id>``."""
         match = _END.fullmatch(event.message)
         if match is None:
             return None
-        return self._platform_line(event, {"type": '"END"', "requestId": _dumps(match[1]).decode()})
+        # lambda = {type, requestId, functionName, version}: faas as a runtime line's
+        request_id = match[1]
+        faas = self._faas.get(request_id) or self._faas_for(request_id)
+        return f"{self._platform_head(event)}{faas}{self._tail(event, _END_DETAILS)}"
 
     def report(self, event: LogEvent) -> str | None:
         """``REPORT RequestId: ...`` in the shape nearly every invocation writes."""
@@ -189,30 +193,66 @@ class EcsDocumentWriter:
         if match is None:
             return None
         request_id, duration, billed, size, used, init, trace, segment, sampled = match.groups()
-        lam: dict[str, Any] = {
-            "type": '"REPORT"',
-            "requestId": _dumps(request_id).decode(),
-            "durationMs": _decimal_json(duration),
-            "billedDurationMs": _integer_json(billed),
-            "memorySizeMb": _integer_json(size),
-            "maxMemoryUsedMb": _integer_json(used),
-        }
-        if init is not None:
-            lam["initDurationMs"] = _decimal_json(init)
-        if trace is not None:
-            lam["xrayTraceId"] = _dumps(trace).decode()
-            lam["segmentId"] = _dumps(segment).decode()
-            lam["sampled"] = "true" if sampled == "true" else "false"
-        if None in lam.values():
+        duration_ms, billed_ms, size_mb, used_mb = (
+            _decimal_json(duration),
+            _integer_json(billed),
+            _integer_json(size),
+            _integer_json(used),
+        )
+        if duration_ms is None or billed_ms is None or size_mb is None or used_mb is None:
             return None
-        return self._platform_line(event, lam)
+        if init is None:
+            init_field = ""
+        else:
+            init_ms = _decimal_json(init)
+            if init_ms is None:
+                return None
+            init_field = f',"init_duration_ms":{init_ms}'
+        if trace is None:
+            xray = ""
+        else:
+            xray = (
+                f',"xray_trace_id":{_dumps(trace).decode()},"segment_id":{_dumps(segment).decode()},'
+                f'"sampled":{"true" if sampled == "true" else "false"}'
+            )
+        details = (
+            f'"type":"REPORT","duration_ms":{duration_ms},"billed_duration_ms":{billed_ms},'
+            f'"memory_size_mb":{size_mb},"max_memory_used_mb":{used_mb}{init_field}{xray}'
+        )
+        faas = self._faas.get(request_id) or self._faas_for(request_id)
+        return f"{self._platform_head(event)}{faas}{self._tail(event, details)}"
 
-    def _runtime_line(self, event: LogEvent, written: str, request_id: str, level: str, body: str) -> str:
+    def _runtime_line(
+        self,
+        event: LogEvent,
+        written: str,
+        request_id: str,
+        level: str,
+        body: str,
+        fields: Fields = _NO_FIELDS,
+    ) -> str:
         faas = (self._faas.get(request_id) or self._faas_for(request_id)) if request_id else self._faas_alone
         return (
             f'{{"@timestamp":"{written}","message":{_dumps(body).decode()}{_LOG_LEVELS[level]}'
-            f"{faas}{self._tail(event)}"
+            f"{faas}{self._tail(event, fields=fields)}"
         )
+
+    def _json_body(self, body: str) -> Fields | None:
+        """The fields of a runtime line's JSON-object message (prefix values win; see
+        ``templates._with_json_body``), as JSON members; None for the general path."""
+        if not self._json_objects:
+            return None
+        if body[-1:] != "}":
+            return _NO_FIELDS  # not read as JSON
+        try:
+            value = orjson.loads(body)
+        except _JSONDecodeError:
+            return None
+        if type(value) is not dict or not value:
+            return _NO_FIELDS
+        if not RESERVED_FIELDS.isdisjoint(value) or "logger" in value:
+            return None
+        return self._fields(value)
 
     def python(self, event: LogEvent) -> str | None:
         """``[LEVEL]\\t<time>\\t<request id>\\t<message>`` (the Python runtime)."""
@@ -227,17 +267,24 @@ class EcsDocumentWriter:
             return None
         body = body.rstrip("\r\n")
         if body[:1] == "{":
-            return None  # a JSON body: the general path merges it
+            if not request_id:
+                return None  # the body's own request id decides
+            fields = self._json_body(body)
+            if fields is None:
+                return None
+            return self._runtime_line(event, written, request_id, level, body, fields)
         return self._runtime_line(event, written, request_id, level, body)
 
     def timestamped(self, event: LogEvent) -> str | None:
         """Node.js/.NET lines, and text that opens with no time; other stamped lines: general path."""
         text = event.message
         separator = text[4:5]
+        if separator == "/":
+            return self._go(event)
         if separator != "-":
-            return None if separator == "/" or text[8:9] == "-" else self.plain(event)
+            return None if text[8:9] == "-" else self.plain(event)
         if text[10:11] == " ":
-            return None  # log4j2 and other stamped lines
+            return self._log4j(event)
         parts = text.split("\t", 3)
         if len(parts) != 4:
             return None
@@ -253,24 +300,79 @@ class EcsDocumentWriter:
         ):
             return None
         body = body.rstrip("\r\n")
-        if body[:1] == "{" or body.startswith("Invoke Error"):
-            return None
+        if body[:1] == "{":
+            fields = self._json_body(body)
+            if fields is None:
+                return None
+            return self._runtime_line(event, written, request_id, level, body, fields)
+        if body.startswith("Invoke Error"):
+            return self._invoke_error(event, written, request_id, level, body)
         return self._runtime_line(event, written, request_id, level, body)
 
+    def _invoke_error(
+        self, event: LogEvent, written: str, request_id: str, level: str, body: str
+    ) -> str | None:
+        # Node.js: "Invoke Error \t{"errorType": ..., "errorMessage": ..., "stack": [...]}"
+        try:
+            error = orjson.loads(body.partition("\t")[2])
+        except _JSONDecodeError:
+            return None  # perhaps JSON only the standard library reads
+        details = ""
+        if type(error) is dict:
+            for key, name in (("errorType", "error_type"), ("errorMessage", "error_message")):
+                item = error.get(key)
+                if type(item) is str:
+                    details += f',"{name}":{_dumps(item).decode()}'
+        return (
+            f'{{"@timestamp":"{written}","message":{_dumps(body).decode()}{_LOG_LEVELS[level]}'
+            f"{self._faas.get(request_id) or self._faas_for(request_id)}{self._tail(event, details[1:])}"
+        )
+
+    def _log4j(self, event: LogEvent) -> str | None:
+        # Java, log4j2 with the AWS pattern: <time> <request id> <LEVEL> <logger>[:<line>] - <message>
+        match = _LOG4J.match(event.message.rstrip("\r\n"))
+        if match is None:
+            return None
+        written, request_id, word, logger, body = match.groups()
+        level = word.upper()
+        timestamp = normalise_time(written)
+        if level not in LEVELS or timestamp is None:
+            return None
+        if request_id is not None and request_id not in _NO_REQUEST_ID:
+            faas = self._faas.get(request_id) or self._faas_for(request_id)
+        else:
+            faas = self._faas_alone
+        return (
+            f'{{"@timestamp":"{timestamp}","message":{_dumps(body).decode()},'
+            f'"log":{{"level":"{level}","logger":{_dumps(logger).decode()}}}{faas}{self._tail(event)}'
+        )
+
+    def _go(self, event: LogEvent) -> str | None:
+        # YYYY/MM/DD HH:MM:SS[.ffffff] <message>
+        match = _GO.match(event.message.rstrip("\r\n"))
+        if match is None:
+            return None
+        timestamp = normalise_time(match[1])
+        if timestamp is None:
+            return None
+        return (
+            f'{{"@timestamp":"{timestamp}","message":{_dumps(match[2]).decode()}'
+            f"{self._faas_alone}{self._tail(event)}"
+        )
+
     def json_object(self, event: LogEvent) -> str | None:
-        """Lambda's JSON application records and JSON without schema names (not platform.*)."""
+        """Lambda's ``platform.*`` records, its JSON application records, JSON without schema names."""
         text = event.message.rstrip("\r\n")
         try:
             value = orjson.loads(text)
         except _JSONDecodeError:
             return None
-        if (
-            type(value) is not dict
-            or "type" in value
-            or "lambda" in value
-            or "cloudwatch" in value
-            or not _NOT_PLAIN_FIELDS.isdisjoint(value)
-        ):
+        if type(value) is not dict:
+            return None
+        kind = value.get("type")
+        if type(kind) is str and kind.startswith("platform.") and "record" in value:
+            return self._platform_record(value, text, event)
+        if "type" in value or "lambda" in value or "cloudwatch" in value or "logger" in value:
             return None
         if TIMESTAMP in value or LEVEL in value or MESSAGE in value:
             return self._application_record(value, event)
@@ -285,6 +387,29 @@ class EcsDocumentWriter:
         return (
             f'{{"@timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
             f'"message":{_dumps(text).decode()}{self._faas_alone}{self._tail(event, fields=fields)}'
+        )
+
+    def _platform_record(self, value: dict[str, Any], text: str, event: LogEvent) -> str | None:
+        doc: dict[str, Any] = {TIMESTAMP: None}
+        apply_platform_record(value, doc)
+        info = doc["lambda"]
+        merged = {**info, **self._base, **info}
+        faas = {_FAAS[key]: item for key, item in merged.items() if key in _FAAS}
+        details = {_SNAKE.get(key, key): item for key, item in merged.items() if key not in _FAAS}
+        try:
+            details_json = _dumps(details).decode()
+            faas_member = f',"faas":{_dumps(faas).decode()}' if faas else ""
+        except TypeError:  # orjson's error: an integer beyond 64 bits
+            return None
+        if _BIG_NUMBER in details_json:
+            return None  # perhaps read from an integer beyond 64 bits (see templates)
+        timestamp = doc[TIMESTAMP]
+        if timestamp is None:
+            seconds, millis = divmod(event.timestamp, 1000)
+            timestamp = f"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}"
+        return (
+            f'{{"@timestamp":"{timestamp}","message":{_dumps(text).decode()}'
+            f"{faas_member}{self._tail(event, details_json[1:-1])}"
         )
 
     def _application_record(self, value: dict[str, Any], event: LogEvent) -> str | None:
@@ -313,15 +438,27 @@ class EcsDocumentWriter:
         )
 
     @staticmethod
-    def _fields(value: dict[str, Any]) -> str | None:
-        """A record's own fields as JSON members, each led by a comma; None if orjson may not
-        write them as the general path does (an integer beyond 64 bits)."""
+    def _fields(value: dict[str, Any]) -> Fields | None:
+        """A record's own fields as JSON members, and those ECS owns as the members of
+        ``shadowed``; None if orjson may not write them as the general path does."""
         if not value:
-            return ""
+            return _NO_FIELDS
+        shadowed = ""
+        if not _SHADOWED.isdisjoint(value):
+            own = {key: item for key, item in value.items() if key in _SHADOWED}
+            value = {key: item for key, item in value.items() if key not in _SHADOWED}
+            try:
+                shadowed = f',"shadowed":{_dumps(own).decode()}'
+            except TypeError:  # orjson's error: an integer beyond 64 bits
+                return None
+            if _BIG_NUMBER in shadowed:
+                return None
+            if not value:
+                return "", shadowed
         try:
             rest = _dumps(value).decode()
-        except TypeError:  # orjson's error: an integer beyond 64 bits
+        except TypeError:
             return None
         if _BIG_NUMBER in rest:
             return None
-        return f",{rest[1:-1]}"
+        return f",{rest[1:-1]}", shadowed

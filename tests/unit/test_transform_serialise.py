@@ -165,6 +165,13 @@ json_objects = st.dictionaries(
             "AWSRequestId",
             "lambda",
             "cloudwatch",
+            # names the ecs format owns (shadowed there), reads (logger) or is wary of (type)
+            "event",
+            "log",
+            "aws",
+            "@timestamp",
+            "logger",
+            "type",
         ]
     )
     | hostile_text,

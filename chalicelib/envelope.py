@@ -12,7 +12,6 @@ import binascii
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -48,16 +47,25 @@ DATA_MESSAGE = "DATA_MESSAGE"
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 
 
+# Event times of years 1..9999, what an ISO-8601 date can say (transform.schema's
+# MIN/MAX_EPOCH_SECONDS, in ms): well within the 64-bit integers orjson (the general path)
+# reads as integers. decode_record reads envelopes with other times the slower way.
+MIN_EVENT_TIME_MS = -62135596800 * 1000
+MAX_EVENT_TIME_MS = 253402300799 * 1000 + 999
+
+
 class LogEvent(msgspec.Struct, frozen=True, gc=False):
     """One CloudWatch Logs event as the subscription delivers it.
 
     A msgspec Struct: ``decode_record`` reads a DATA_MESSAGE's events straight into them
     (type-checked in C; a 6 MB batch holds ~200,000), immutable, compares by value, and
     untracked by the garbage collector (it holds only a string, an int and a string).
+    The constraints are checked, in C, when ``decode_record`` reads them (an envelope that
+    breaks them takes ``parse_envelope``'s path), not when one is constructed.
     """
 
     id: Annotated[str, msgspec.Meta(min_length=1)]
-    timestamp: int
+    timestamp: Annotated[int, msgspec.Meta(ge=MIN_EVENT_TIME_MS, le=MAX_EVENT_TIME_MS)]
     message: str
 
 
@@ -82,12 +90,6 @@ class _DataMessage(msgspec.Struct, rename="camel", gc=False):
 
 
 _DATA_MESSAGE_DECODER = msgspec.json.Decoder(_DataMessage)
-# Event times of years 1..9999, what an ISO-8601 date can say (transform.schema's
-# MIN/MAX_EPOCH_SECONDS, in ms): well within the 64-bit integers orjson (the general path)
-# reads as integers. decode_record reads envelopes with other times the slower way.
-MIN_EVENT_TIME_MS = -62135596800 * 1000
-MAX_EVENT_TIME_MS = 253402300799 * 1000 + 999
-_EVENT_TIMESTAMP = attrgetter("timestamp")
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,6 @@ def _decode_data_message(raw: bytes) -> Envelope | None:
     events = message.log_events
     if message.message_type != DATA_MESSAGE:
         return None
-    if events:
-        timestamps = list(map(_EVENT_TIMESTAMP, events))
-        if min(timestamps) < MIN_EVENT_TIME_MS or max(timestamps) > MAX_EVENT_TIME_MS:
-            return None  # perhaps beyond 64 bits, which orjson reads as floats
     filters = message.subscription_filters
     policy_level = message.policy_level
     return Envelope(

@@ -12,7 +12,9 @@ import base64
 import binascii
 import importlib.util
 import json
+import re
 import string
+import sys
 import zlib
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -324,6 +326,16 @@ def test_document_for_is_the_envelope_path_document() -> None:
     env = make_envelope([f"[INFO]\t2026-03-04T05:06:07.089Z\t{RID}\thello\n", "plain"])
     documents = transform_envelope(env, TransformOptions()).documents
     assert [document_for(event, env, TransformOptions()) for event in env.events] == documents
+
+
+def test_str_whitespace_is_the_regex_whitespace() -> None:
+    # The START and END writers read their lines with str.rstrip and str.split where the
+    # general path's regexes say \s: the same characters, every code point.
+    space = re.compile(r"\s")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert char.isspace() == (space.fullmatch(char) is not None) == (char.split() == [])
+        assert char.isspace() == (char.rstrip() == "")
 
 
 def test_the_string_encoder_escapes_exactly_as_orjson() -> None:

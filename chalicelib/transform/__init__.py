@@ -16,7 +16,8 @@ is JSON, a digit a time prefix, ``S``/``E``/``R``/``I``/``T`` Lambda's own keywo
 the Python runtime, ...), so most lines meet one regular expression. Modules:
 ``schema`` (names, timestamps), ``lambda_platform`` (START/REPORT/... and ``platform.*``),
 ``runtimes`` (application text formats), ``json_records`` (JSON messages), ``ecs``,
-``templates`` (the commonest shapes written straight to JSON text).
+``templates`` and ``ecs_templates`` (the commonest shapes written straight to JSON text,
+in either format).
 """
 
 from __future__ import annotations
@@ -260,7 +261,9 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
     dumps = jsoncodec.dumps
     writers: dict[str, Any] = {}
     plain = None
-    if _templates_apply(envelope, options):
+    if _templates_apply(envelope, options) and (
+        not context.ecs or EcsDocumentWriter.supports(context.lambda_base)
+    ):
         writer = (EcsDocumentWriter if context.ecs else DocumentWriter)(
             (envelope.log_group, envelope.log_stream, envelope.owner),
             context.lambda_base,

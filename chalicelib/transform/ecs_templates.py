@@ -121,6 +121,12 @@ class EcsDocumentWriter:
         if json_objects:
             self.writers["{"] = self.json_object
 
+    @staticmethod
+    def supports(lambda_base: dict[str, str] | None) -> bool:
+        """Whether the writers apply to a stream with these lambda fields: they write the
+        stream's fields as ``faas`` members only (functionName and version)."""
+        return lambda_base is None or _FAAS.keys() >= lambda_base.keys()
+
     def _faas_of(self, lam: dict[str, str]) -> str:
         """``,"faas":{...}`` of a line's lambda text fields merged with the stream's."""
         merged = {**lam, **self._base, **lam}

@@ -38,6 +38,7 @@ from chalicelib.envelope import (
     parse_envelope,
 )
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope, transform_envelope
+from chalicelib.transform.ecs_templates import EcsDocumentWriter
 from chalicelib.transform.runtimes import LEVELS
 from chalicelib.transform.schema import (
     MAX_EPOCH_SECONDS,
@@ -293,6 +294,12 @@ def test_a_lone_surrogate_in_the_envelope_takes_the_general_path(field: str) -> 
     odd = Envelope(**{**vars(env), field: "a\ud800b"})
     for options in OPTIONS.values():
         assert_same_bytes(odd, options)
+
+
+def test_ecs_writers_apply_only_to_streams_whose_lambda_fields_are_faas_fields() -> None:
+    assert EcsDocumentWriter.supports(None)
+    assert EcsDocumentWriter.supports({"functionName": "orders", "version": "$LATEST"})
+    assert not EcsDocumentWriter.supports({"functionName": "orders", "region": "eu-west-1"})
 
 
 def test_a_parser_bug_is_counted_and_kept_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:

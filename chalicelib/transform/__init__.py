@@ -243,7 +243,7 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
     return TransformedEnvelope(documents=documents, parse_errors=errors)
 
 
-_EVENT_ID, _EVENT_TIME = attrgetter("id"), attrgetter("timestamp")
+_EVENT_TIME = attrgetter("timestamp")
 
 
 def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
@@ -301,7 +301,7 @@ def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
     if not events:
         return False
     try:
-        ids = "".join(map(_EVENT_ID, events))
+        ids = "".join([event.id for event in events])  # a list: join makes one anyway
     except TypeError:  # not an envelope decode_record or parse_envelope made
         return False
     if type(events) is not DecodedEvents:  # else decode_record checked the times

@@ -56,6 +56,7 @@ OPTIONS = {
     "logstep": TransformOptions(),
     "nested": TransformOptions(json_fields_key="json"),
     "ecs": TransformOptions(output_format="ecs"),
+    "ecs-nested": TransformOptions(output_format="ecs", json_fields_key="json"),
 }
 STREAMS = [
     ("/aws/lambda/orders", "2026/03/04/[$LATEST]0123456789abcdef"),

@@ -16,7 +16,8 @@ is JSON, a digit a time prefix, ``S``/``E``/``R``/``I``/``T`` Lambda's own keywo
 the Python runtime, ...), so most lines meet one regular expression. Modules:
 ``schema`` (names, timestamps), ``lambda_platform`` (START/REPORT/... and ``platform.*``),
 ``runtimes`` (application text formats), ``json_records`` (JSON messages), ``ecs``,
-``templates`` (the commonest shapes written straight to JSON text).
+``templates`` and ``ecs_templates`` (the commonest shapes written straight to JSON text,
+in either format).
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ from operator import attrgetter
 from typing import Any
 
 from chalicelib import jsoncodec
-from chalicelib.envelope import DecodedEvents, Envelope, LogEvent
+from chalicelib.envelope import (
+    MAX_EVENT_TIME_MS,
+    MIN_EVENT_TIME_MS,
+    DecodedEvents,
+    Envelope,
+    LogEvent,
+)
 from chalicelib.transform.ecs import to_ecs
+from chalicelib.transform.ecs_templates import EcsDocumentWriter
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
     lambda_stream_context,
@@ -235,10 +243,7 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
     return TransformedEnvelope(documents=documents, parse_errors=errors)
 
 
-# The widest integers orjson writes; an envelope with an event time beyond them takes the
-# general path.
-_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
-_EVENT_ID, _EVENT_TIME = attrgetter("id"), attrgetter("timestamp")
+_EVENT_TIME = attrgetter("timestamp")
 
 
 def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
@@ -246,7 +251,8 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
 
     The same bytes as ``jsoncodec.dumps`` of each of ``transform_envelope``'s documents,
     and the same parse-error count, written faster: lines in the commonest shapes go
-    straight to JSON text (``templates``), the rest through the document dict.
+    straight to JSON text (``templates``, ``ecs_templates``), the rest through the
+    document dict.
     """
     context = _EnvelopeContext(envelope, options)
     records: list[bytes] = []
@@ -255,18 +261,21 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
     dumps = jsoncodec.dumps
     writers: dict[str, Any] = {}
     plain = None
-    if _templates_apply(envelope, options):
-        writer = DocumentWriter(
+    if _templates_apply(envelope, options) and (
+        not context.ecs or EcsDocumentWriter.supports(context.lambda_base)
+    ):
+        writer = (EcsDocumentWriter if context.ecs else DocumentWriter)(
             (envelope.log_group, envelope.log_stream, envelope.owner),
             context.lambda_base,
             _PARSERS,
             json_objects=not options.json_fields_key,
         )
         writers, plain = writer.writers, writer.plain
+    get = writers.get
     for event in envelope.events:
         # The first character of the line picks its writer (as it picks the general path's
         # parser: stripping the line end changes it only for a line of only line ends).
-        write = writers.get(event.message[:1], plain)
+        write = get(event.message[:1], plain)
         if write is not None:
             try:
                 record = write(event)
@@ -285,18 +294,23 @@ def serialise_envelope(envelope: Envelope, options: TransformOptions) -> Seriali
 
 
 def _templates_apply(envelope: Envelope, options: TransformOptions) -> bool:
-    """The templates write the logstep format, event ids JSON needs no escapes for (CloudWatch's
-    are digits) and event times orjson writes as integers."""
+    """The templates write event ids JSON needs no escapes for (CloudWatch's are digits) and
+    event times of years 1..9999 (they format times without ``format_timestamp``'s
+    out-of-range check; orjson writes such integers as they are)."""
     events = envelope.events
-    if options.output_format != "logstep" or not events:
+    if not events:
         return False
     try:
-        ids = "".join(map(_EVENT_ID, events))
+        ids = "".join([event.id for event in events])  # a list: join makes one anyway
     except TypeError:  # not an envelope decode_record or parse_envelope made
         return False
     if type(events) is not DecodedEvents:  # else decode_record checked the times
         timestamps = list(map(_EVENT_TIME, events))
-        if set(map(type, timestamps)) != {int} or min(timestamps) < _MIN_INT or max(timestamps) > _MAX_INT:
+        if (
+            set(map(type, timestamps)) != {int}
+            or min(timestamps) < MIN_EVENT_TIME_MS
+            or max(timestamps) > MAX_EVENT_TIME_MS
+        ):
             return False
     # isascii is O(1) on a str; bytes.isalnum runs ~10x faster than str.isalnum
     return ids.isascii() and ids.encode().isalnum()

@@ -48,16 +48,26 @@ def format_timestamp(epoch_ms: int) -> str:
     if prefix is None:
         if not MIN_EPOCH_SECONDS <= seconds <= MAX_EPOCH_SECONDS:
             return OUT_OF_RANGE_TIMESTAMP
-        days, rest = divmod(seconds, 86400)
-        date = datetime.fromordinal(719163 + days)  # 719163 = ordinal of 1970-01-01
-        hours, rest = divmod(rest, 3600)
-        minutes, secs = divmod(rest, 60)
-        day = f"{date.year:04d}-{date.month:02d}-{date.day:02d}"
-        prefix = f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}"
-        if len(_SECOND_PREFIXES) >= _MAX_MEMO:
-            _SECOND_PREFIXES.clear()
-        _SECOND_PREFIXES[seconds] = prefix
+        prefix = second_prefix(seconds)
     return prefix + _MILLIS[millis]
+
+
+def second_prefix(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of an epoch second within MIN/MAX_EPOCH_SECONDS (memo).
+
+    The templates inline ``format_timestamp`` for envelopes whose times are all in range:
+    ``(_SECOND_PREFIXES.get(s) or second_prefix(s)) + _MILLIS[ms]``.
+    """
+    days, rest = divmod(seconds, 86400)
+    date = datetime.fromordinal(719163 + days)  # 719163 = ordinal of 1970-01-01
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    day = f"{date.year:04d}-{date.month:02d}-{date.day:02d}"
+    prefix = f"{day}T{hours:02d}:{minutes:02d}:{secs:02d}"
+    if len(_SECOND_PREFIXES) >= _MAX_MEMO:
+        _SECOND_PREFIXES.clear()
+    _SECOND_PREFIXES[seconds] = prefix
+    return prefix
 
 
 # Already in the schema's form (what the Node.js, Python and .NET runtimes write).

@@ -27,16 +27,20 @@ from typing import Any
 import orjson
 
 from chalicelib.envelope import LogEvent
-from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
+from chalicelib.transform.lambda_platform import _REPORT, apply_platform_record
 from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
+    _CANONICAL_SECONDS,
+    _MILLIS,
+    _MILLIS_Z,
+    _SECOND_PREFIXES,
     LEVEL,
     MESSAGE,
     RESERVED_FIELDS,
     TIMESTAMP,
-    format_timestamp,
     is_canonical_time,
     normalise_time,
+    second_prefix,
 )
 
 # A JSON string literal, quotes included, as ``str``: the standard library's C encoder
@@ -121,19 +125,20 @@ class DocumentWriter:
                 "R": self.report,
                 "[": self.python,
                 **dict.fromkeys("0123456789", self.timestamped),
+                **dict.fromkeys("abcdef", self.log4j_or_plain),
+                **dict.fromkeys("DWFAU", self.ruby_or_plain),
             }
         )
         if json_objects:
             self.writers["{"] = self.json_object
 
-    def _quote(self, request_id: str) -> str:
-        quoted = self._quoted[request_id] = _dumps(request_id).decode()
+    def _quote(self, text: str) -> str:
+        quoted = self._quoted[text] = _dumps(text).decode()
         return quoted
 
     def _lambda(self, request_id: str) -> str:
-        fields = self._lambdas[request_id] = (
-            f'"lambda":{{"requestId":{_dumps(request_id).decode()}{self._lambda_rest}}}'
-        )
+        quoted = self._quoted.get(request_id) or self._quote(request_id)
+        fields = self._lambdas[request_id] = f'"lambda":{{"requestId":{quoted}{self._lambda_rest}}}'
         return fields
 
     # Each writer's result ends with the same cloudwatch object:
@@ -143,38 +148,66 @@ class DocumentWriter:
     def plain(self, event: LogEvent) -> str | None:
         """A line no parser reads: its text, the event's time."""
         text = event.message.rstrip("\r\n")
+        ts = event.timestamp
+        seconds, millis = divmod(ts, 1000)  # format_timestamp, inlined (see second_prefix)
         return (
-            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text).decode()}'
-            f"{self._lambda_alone}{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f'{{"timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
+            f'"message":{_dumps(text).decode()}'
+            f"{self._lambda_alone}{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
+
+    def log4j_or_plain(self, event: LogEvent) -> str | None:
+        """A line starting a-f: log4j2 without its time (the general path's) or plain text."""
+        # log4j2's request id is 8 letters or digits, then "-": anything else is plain text.
+        return None if event.message[8:9] == "-" else self.plain(event)
+
+    def ruby_or_plain(self, event: LogEvent) -> str | None:
+        """A line starting D, W, F, A or U: Ruby's Logger (the general path's) or plain text."""
+        return None if event.message[1:4] == ", [" else self.plain(event)
 
     def start(self, event: LogEvent) -> str | None:
         """``START RequestId: <id> Version: <version>``."""
-        text = event.message  # the regex's trailing \s* reads the line end as rstrip would
-        match = _START.fullmatch(text)
-        if match is None:
+        # _START.fullmatch(text), without the regex (its [^\s]+ costs ~40 instructions a
+        # character): the line's words, then the id and version, neither empty nor holding
+        # whitespace (str.split and rstrip use the regex's \s), then whitespace.
+        text = event.message
+        if text[:17] != "START RequestId: ":
             return None
-        request_id = match[1]
+        request_id, separator, version = text[17:].rstrip().partition(" Version: ")
+        if not separator or [request_id] != request_id.split() or [version] != version.split():
+            return None
+        version = _dumps(version).decode()
         quoted = self._quoted.get(request_id) or self._quote(request_id)
+        ts = event.timestamp
+        seconds, millis = divmod(ts, 1000)
+        # The message is text.rstrip(): "START RequestId: <id> Version: <version>", whose
+        # JSON is the quoted id and version with the line's own words around them.
         return (
-            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
-            f'"lambda":{{"type":"START","requestId":{quoted},"version":{_dumps(match[2]).decode()}'
+            f'{{"timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
+            f'"message":"START RequestId: {quoted[1:-1]} Version: {version[1:]},'
+            f'"lambda":{{"type":"START","requestId":{quoted},"version":{version}'
             f"{self._lambda_rest_unversioned}}}"
-            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
 
     def end(self, event: LogEvent) -> str | None:
         """``END RequestId: <id>``."""
+        # _END.fullmatch(text), without the regex (see start)
         text = event.message
-        match = _END.fullmatch(text)
-        if match is None:
+        if text[:15] != "END RequestId: ":
             return None
-        request_id = match[1]
+        request_id = text[15:].rstrip()
+        if [request_id] != request_id.split():
+            return None
         quoted = self._quoted.get(request_id) or self._quote(request_id)
+        ts = event.timestamp
+        seconds, millis = divmod(ts, 1000)
+        # The message is text.rstrip(): "END RequestId: <id>".
         return (
-            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'{{"timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
+            f'"message":"END RequestId: {quoted[1:]},'
             f'"lambda":{{"type":"END","requestId":{quoted}{self._lambda_rest}}}'
-            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
 
     def report(self, event: LogEvent) -> str | None:
@@ -207,13 +240,16 @@ class DocumentWriter:
                 f'"sampled":{"true" if sampled == "true" else "false"}'
             )
         quoted = self._quoted.get(request_id) or self._quote(request_id)
+        ts = event.timestamp
+        seconds, millis = divmod(ts, 1000)
         return (
-            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text.rstrip()).decode()},'
+            f'{{"timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
+            f'"message":{_dumps(text.rstrip()).decode()},'
             f'"lambda":{{"type":"REPORT","requestId":{quoted},'
             f'"durationMs":{duration_ms},"billedDurationMs":{billed_ms},'
             f'"memorySizeMb":{size_mb},"maxMemoryUsedMb":{used_mb}'
             f"{init_field}{xray}{self._lambda_rest}}}"
-            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
 
     def python(self, event: LogEvent) -> str | None:
@@ -225,7 +261,10 @@ class DocumentWriter:
             return None
         head, written, request_id, body = parts
         level = _BRACKETED_LEVELS.get(head)
-        if level is None or not is_canonical_time(written):
+        if level is None or not (
+            # is_canonical_time(written), inlined: its per-second memo, then the function
+            written[20:] in _MILLIS_Z and (_CANONICAL_SECONDS.get(written[:20]) or is_canonical_time(written))
+        ):
             return None
         body = body.rstrip("\r\n")
         if body[:1] == "{":
@@ -266,7 +305,8 @@ class DocumentWriter:
         level = _LEVEL_WORDS.get(word)
         if (
             level is None
-            or not is_canonical_time(written)
+            or written[20:] not in _MILLIS_Z  # is_canonical_time(written), inlined as in python()
+            or not (_CANONICAL_SECONDS.get(written[:20]) or is_canonical_time(written))
             or not request_id
             or " " in request_id
             or request_id in _NO_REQUEST_ID
@@ -379,11 +419,13 @@ class DocumentWriter:
             return None
         if _BIG_NUMBER in fields:
             return None  # perhaps read from an integer beyond 64 bits (see _BIG_NUMBER)
+        ts = event.timestamp
         if timestamp is None:
-            timestamp = format_timestamp(event.timestamp)
+            seconds, millis = divmod(ts, 1000)
+            timestamp = f"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}"
         return (
             f'{{"timestamp":"{timestamp}","message":{_dumps(text).decode()},"lambda":{fields}'
-            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
 
     def _application_record(self, value: dict[str, Any], event: LogEvent) -> str | None:
@@ -400,7 +442,8 @@ class DocumentWriter:
             or type(request_id) is not str
             or level not in LEVELS
             or not request_id
-            or not is_canonical_time(timestamp)
+            or timestamp[20:] not in _MILLIS_Z  # is_canonical_time(timestamp), inlined
+            or not (_CANONICAL_SECONDS.get(timestamp[:20]) or is_canonical_time(timestamp))
         ):
             return None
         try:
@@ -426,10 +469,12 @@ class DocumentWriter:
             return None
         if _BIG_NUMBER in rest:
             return None
+        ts = event.timestamp
+        seconds, millis = divmod(ts, 1000)
         return (
-            f'{{"timestamp":"{format_timestamp(event.timestamp)}","message":{_dumps(text).decode()}'
-            f"{',' if value else ''}{rest[1:-1]}{self._lambda_alone}"
-            f"{self._cloudwatch}{event.id}{self._owner}{event.timestamp}}}}}"
+            f'{{"timestamp":"{_SECOND_PREFIXES.get(seconds) or second_prefix(seconds)}{_MILLIS[millis]}",'
+            f'"message":{_dumps(text).decode()}{"," if value else ""}{rest[1:-1]}{self._lambda_alone}'
+            f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
 
 

@@ -12,7 +12,9 @@ import base64
 import binascii
 import importlib.util
 import json
+import re
 import string
+import sys
 import zlib
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -25,6 +27,8 @@ from hypothesis import strategies as st
 
 from chalicelib import jsoncodec, transform
 from chalicelib.envelope import (
+    MAX_EVENT_TIME_MS,
+    MIN_EVENT_TIME_MS,
     Envelope,
     LogEvent,
     Malformed,
@@ -34,8 +38,16 @@ from chalicelib.envelope import (
     parse_envelope,
 )
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope, transform_envelope
+from chalicelib.transform.ecs_templates import EcsDocumentWriter
 from chalicelib.transform.runtimes import LEVELS
-from chalicelib.transform.schema import checked_canonical_time, is_canonical_time, normalise_time
+from chalicelib.transform.schema import (
+    MAX_EPOCH_SECONDS,
+    MIN_EPOCH_SECONDS,
+    OUT_OF_RANGE_TIMESTAMP,
+    checked_canonical_time,
+    is_canonical_time,
+    normalise_time,
+)
 from chalicelib.transform.templates import _decimal_json, _integer_json
 from tests.helpers import corpus_dir, envelope, gzip_json, load_event
 
@@ -44,6 +56,7 @@ OPTIONS = {
     "logstep": TransformOptions(),
     "nested": TransformOptions(json_fields_key="json"),
     "ecs": TransformOptions(output_format="ecs"),
+    "ecs-nested": TransformOptions(output_format="ecs", json_fields_key="json"),
 }
 STREAMS = [
     ("/aws/lambda/orders", "2026/03/04/[$LATEST]0123456789abcdef"),
@@ -156,6 +169,13 @@ json_objects = st.dictionaries(
             "AWSRequestId",
             "lambda",
             "cloudwatch",
+            # names the ecs format owns (shadowed there), reads (logger) or is wary of (type)
+            "event",
+            "log",
+            "aws",
+            "@timestamp",
+            "logger",
+            "type",
         ]
     )
     | hostile_text,
@@ -172,7 +192,7 @@ integers = st.sampled_from(["1", "512", "0512", "9" * 19, "1" * 30]) | st.from_r
 def lines(draw: Any) -> str:
     """A line in one of the shapes the templates write, with drawn (often hostile) fields."""
     rid, level, time, body = draw(request_ids), draw(levels), draw(times), draw(hostile_text)
-    shape = draw(st.integers(min_value=0, max_value=14))
+    shape = draw(st.integers(min_value=0, max_value=16))
     if shape == 0:
         line = f"[{level}]\t{time}\t{rid}\t{body}"
     elif shape == 1:
@@ -219,6 +239,12 @@ def lines(draw: Any) -> str:
         line = f"2026-03-04 05:06:07 {rid} {level} Handler:{draw(st.integers(0, 99))} - {body}"
     elif shape == 12:
         line = f"2 123456789012 eni-1 {body}"
+    elif shape == 15:  # log4j2 without its time, or text starting with the same letters
+        line = draw(st.sampled_from([f"{rid} {level} Handler:12 - ", "abcdefgh-", "cart ", "e", "deadbeef "]))
+        line += body
+    elif shape == 16:  # Ruby's Logger, or text starting with the same letters
+        line = draw(st.sampled_from([f"I, [{time} #12]  {level} {rid} -- : ", "W, [", "Warning: ", "D"]))
+        line += body
     else:
         line = body
     return line + draw(st.sampled_from(["", "\n", "\r\n", " \n", "\t"]))
@@ -263,6 +289,20 @@ def test_edge_events_serialise_as_the_general_path(events: list[LogEvent]) -> No
             assert_same_bytes(env, options)
 
 
+@pytest.mark.parametrize("field", ["owner", "log_group", "log_stream"])
+def test_a_lone_surrogate_in_the_envelope_takes_the_general_path(field: str) -> None:
+    env = make_envelope(["plain", "END RequestId: x", f"[INFO]\t2026-03-04T05:06:07.089Z\t{RID}\thi"])
+    odd = Envelope(**{**vars(env), field: "a\ud800b"})
+    for options in OPTIONS.values():
+        assert_same_bytes(odd, options)
+
+
+def test_ecs_writers_apply_only_to_streams_whose_lambda_fields_are_faas_fields() -> None:
+    assert EcsDocumentWriter.supports(None)
+    assert EcsDocumentWriter.supports({"functionName": "orders", "version": "$LATEST"})
+    assert not EcsDocumentWriter.supports({"functionName": "orders", "region": "eu-west-1"})
+
+
 def test_a_parser_bug_is_counted_and_kept_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any) -> bool:
         raise RuntimeError("parser bug")
@@ -294,6 +334,16 @@ def test_document_for_is_the_envelope_path_document() -> None:
     env = make_envelope([f"[INFO]\t2026-03-04T05:06:07.089Z\t{RID}\thello\n", "plain"])
     documents = transform_envelope(env, TransformOptions()).documents
     assert [document_for(event, env, TransformOptions()) for event in env.events] == documents
+
+
+def test_str_whitespace_is_the_regex_whitespace() -> None:
+    # The START and END writers read their lines with str.rstrip and str.split where the
+    # general path's regexes say \s: the same characters, every code point.
+    space = re.compile(r"\s")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert char.isspace() == (space.fullmatch(char) is not None) == (char.split() == [])
+        assert char.isspace() == (char.rstrip() == "")
 
 
 def test_the_string_encoder_escapes_exactly_as_orjson() -> None:
@@ -399,6 +449,8 @@ def test_decode_record_reads_every_message_as_the_general_path(
         b'{"id":"1","timestamp":123456789012345678901234,"message":"m"}',
         b'{"id":"1","timestamp":18446744073709551615,"message":"m"}',
         b'{"id":"1","timestamp":1.0,"message":"m"}',
+        b'{"id":"1","timestamp":253402300800000,"message":"m"}',  # beyond year 9999
+        b'{"id":"1","timestamp":-62135596800001,"message":"m"}',  # before year 1
         b'{"id":"1","timestamp":1,"message":"m","extra":{"deep":[1,2,{"x":null}]}}',
     ],
 )
@@ -411,6 +463,21 @@ def test_decode_record_reads_odd_events_as_the_general_path(text: bytes) -> None
 
     raw = gzip.compress(raw_message)
     assert decode_record(raw) == general_decode(raw)
+
+
+def test_decoded_events_are_within_the_years_the_templates_write() -> None:
+    # decode_record's DecodedEvents promise these bounds; the templates format times
+    # without format_timestamp's out-of-range check on the strength of it.
+    assert MIN_EVENT_TIME_MS == MIN_EPOCH_SECONDS * 1000
+    assert MAX_EVENT_TIME_MS == MAX_EPOCH_SECONDS * 1000 + 999
+    for stamp in (MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS):
+        env = make_envelope(["plain", "END RequestId: x"], timestamp=stamp)
+        assert_same_bytes(env, TransformOptions())
+    beyond = make_envelope(["plain", "END RequestId: x"], timestamp=MAX_EVENT_TIME_MS)
+    assert_same_bytes(beyond, TransformOptions())
+    assert json.loads(serialise_envelope(beyond, TransformOptions()).records[1])["timestamp"] == (
+        OUT_OF_RANGE_TIMESTAMP
+    )
 
 
 def binascii_decode(data: str) -> bytes | Malformed:

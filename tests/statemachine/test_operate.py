@@ -44,10 +44,12 @@ def test_executions_lists_a_succeeded_and_a_failed_execution_with_the_pending_lo
     assert names[:2] == ["Decode", "Transform"]
     assert names.count("PutBatch") == 2  # two chunks of 10 and 5
     put_batches = [s for s in steps if s.name == "PutBatch"]
-    assert all(s.attempts == 21 for s in put_batches)  # first try + 20 retries
+    # Failed once in ~100 runs on a loaded machine (cause not found): say what was seen.
+    seen = [(s.attempts, dict(s.errors)) for s in put_batches]
+    assert all(s.attempts == 21 for s in put_batches), seen  # first try + 20 retries
     assert all(
         s.errors["RecordsThrottledError"] + s.errors["DeliveryThrottledError"] == 21 for s in put_batches
-    )
+    ), seen
     text = format_steps(sfn.describe_execution(executionArn=failed.arn), steps, events)
     assert "RecordsPending" in text
     assert "PutBatch" in text and "attempts 42" in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 from collections.abc import Iterator
@@ -19,9 +18,9 @@ from chalicelib.metrics import MetricsRecorder
 from chalicelib.settings import DeliveryLimits, RecordPacking
 from chalicelib.steps import transform_batch
 from chalicelib.transform import TransformOptions
-from tests.helpers import envelope
+from tests.helpers import envelope, library_deaggregate
 
-deaggregator = pytest.importorskip("aws_kinesis_agg.deaggregator")
+pytest.importorskip("aws_kinesis_agg.deaggregator")
 
 BUCKET = "claimcheck"
 RUN = "runs/test-execution/"
@@ -62,26 +61,6 @@ def delivered(store: ClaimCheck, output: dict[str, Any]) -> list[Record]:
     return [r for chunk in output["chunks"] for r in decode_records(store.get(chunk["key"]))]
 
 
-def as_consumer(records: list[Record]) -> list[Record]:
-    """De-aggregated by AWS's library, as a Lambda consumer of the stream would."""
-    event = [
-        {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "sequenceNumber": str(i),
-                "approximateArrivalTimestamp": 0,
-                "partitionKey": r.partition_key,
-                "data": base64.b64encode(r.data).decode(),
-            }
-        }
-        for i, r in enumerate(records)
-    ]
-    return [
-        Record(partition_key=u["kinesis"]["partitionKey"], data=base64.b64decode(u["kinesis"]["data"]))
-        for u in deaggregator.deaggregate_records(event)
-    ]
-
-
 def test_aggregated_records_deaggregate_to_exactly_the_single_mode_documents(store: ClaimCheck) -> None:
     envelopes = [
         envelope(small_events(700, seed=1, start=0), log_stream="a"),
@@ -97,7 +76,7 @@ def test_aggregated_records_deaggregate_to_exactly_the_single_mode_documents(sto
 
     assert single["documents"] == aggregated["documents"] == 1600
     assert len(single_records) == 1600
-    consumed = as_consumer(aggregated_records)
+    consumed = library_deaggregate(aggregated_records)
     assert [r.data for r in consumed] == [r.data for r in single_records]  # same bytes, same order
     assert deaggregate_all(aggregated_records) == consumed
     assert len(aggregated_records) <= 1600 / 40

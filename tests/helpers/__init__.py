@@ -63,3 +63,32 @@ def zlib_json(message: Any) -> bytes:
 def kinesis_event(payloads: list[bytes], shard: str = "shardId-000000000000") -> dict[str, Any]:
     """A Lambda Kinesis event whose records carry these payloads."""
     return lambda_event(payloads, shard)
+
+
+def library_deaggregate(records: list[Any]) -> list[Any]:
+    """What a consumer using AWS's aws-kinesis-agg gets (as a Lambda on the stream would).
+
+    Callers skip first when the library is absent (``pytest.importorskip``).
+    """
+    import base64
+
+    from aws_kinesis_agg import deaggregator
+
+    from chalicelib.batching import Record
+
+    event = [
+        {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "sequenceNumber": str(i),
+                "approximateArrivalTimestamp": 0,
+                "partitionKey": r.partition_key,
+                "data": base64.b64encode(r.data).decode(),
+            }
+        }
+        for i, r in enumerate(records)
+    ]
+    return [
+        Record(partition_key=u["kinesis"]["partitionKey"], data=base64.b64decode(u["kinesis"]["data"]))
+        for u in deaggregator.deaggregate_records(event)
+    ]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +18,9 @@ from chalicelib.aggregation import (
     is_aggregated,
 )
 from chalicelib.batching import Record
+from tests.helpers import library_deaggregate
 
-deaggregator = pytest.importorskip("aws_kinesis_agg.deaggregator")
+pytest.importorskip("aws_kinesis_agg.deaggregator")
 
 documents_strategy = st.lists(
     st.builds(
@@ -31,27 +30,6 @@ documents_strategy = st.lists(
     ),
     max_size=80,
 )
-
-
-def library_deaggregate(records: list[Record]) -> list[Record]:
-    """What a consumer using aws-kinesis-agg (as a Lambda on the stream would) gets."""
-    event = [
-        {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "sequenceNumber": str(i),
-                "approximateArrivalTimestamp": 0,
-                "partitionKey": r.partition_key,
-                "data": base64.b64encode(r.data).decode(),
-            }
-        }
-        for i, r in enumerate(records)
-    ]
-    out: list[Any] = deaggregator.deaggregate_records(event)
-    return [
-        Record(partition_key=u["kinesis"]["partitionKey"], data=base64.b64decode(u["kinesis"]["data"]))
-        for u in out
-    ]
 
 
 @settings(max_examples=200, deadline=None)

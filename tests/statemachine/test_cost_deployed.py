@@ -106,20 +106,8 @@ class CloudWatchStandIn:
             self.cloudwatch.put_metric_data(
                 Namespace="AWS/Lambda",
                 MetricData=[
-                    {
-                        "MetricName": "Invocations",
-                        "Dimensions": dimensions,
-                        "Timestamp": now,
-                        "Value": stats.invocations - invocations,
-                        "Unit": "Count",
-                    },
-                    {
-                        "MetricName": "Duration",
-                        "Dimensions": dimensions,
-                        "Timestamp": now,
-                        "Value": stats.duration_ms - duration,
-                        "Unit": "Milliseconds",
-                    },
+                    datum("Invocations", dimensions, now, stats.invocations - invocations, "Count"),
+                    datum("Duration", dimensions, now, stats.duration_ms - duration, "Milliseconds"),
                 ],
             )
             self.lambda_published[name] = (stats.invocations, stats.duration_ms)
@@ -131,23 +119,18 @@ class CloudWatchStandIn:
             self.cloudwatch.put_metric_data(
                 Namespace="AWS/Kinesis",
                 MetricData=[
-                    {
-                        "MetricName": "IncomingRecords",
-                        "Dimensions": dimensions,
-                        "Timestamp": now,
-                        "Value": count - published_count,
-                        "Unit": "Count",
-                    },
-                    {
-                        "MetricName": "IncomingBytes",
-                        "Dimensions": dimensions,
-                        "Timestamp": now,
-                        "Value": size - published_size,
-                        "Unit": "Bytes",
-                    },
+                    datum("IncomingRecords", dimensions, now, count - published_count, "Count"),
+                    datum("IncomingBytes", dimensions, now, size - published_size, "Bytes"),
                 ],
             )
             self.streams_published[stream] = (count, size)
+
+
+def datum(
+    name: str, dimensions: list[dict[str, str]], at: datetime, value: float, unit: str
+) -> dict[str, Any]:
+    """One PutMetricData datum, as AWS's own services publish them."""
+    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value, "Unit": unit}
 
 
 def run_prefix_bytes(sandbox: Any, execution_name: str) -> int:

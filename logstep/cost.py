@@ -431,6 +431,7 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
             invocations = executions if f.name in per_execution else chunks + retries
             billed = f.billed_ms / usage.log_bytes * log_bytes + INVOCATION_FLOOR_MS * invocations
         functions.append(replace(f, invocations=invocations, billed_ms=billed))
+    s3_put, s3_get = s3_requests(executions, chunks, retries)
     projected = Usage(
         events=events,
         log_bytes=log_bytes,
@@ -439,8 +440,8 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         transitions=transitions,
         retries=retries,
         functions=tuple(functions),
-        s3_put=s3_requests(executions, chunks, retries)[0],
-        s3_get=s3_requests(executions, chunks, retries)[1],
+        s3_put=s3_put,
+        s3_get=s3_get,
         claimcheck_bytes=claimcheck_bytes,
         claimcheck_transient_bytes=transient_bytes,
         source=source,

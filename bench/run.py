@@ -29,20 +29,22 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import corpus  # noqa: E402
 import seed_transform  # noqa: E402
 
+from chalicelib import native  # noqa: E402
 from chalicelib.envelope import Envelope, decode_base64_record  # noqa: E402
 from chalicelib.transform import TransformOptions, serialise_envelope  # noqa: E402
+from chalicelib.transform.writers import PYTHON, Writers  # noqa: E402
 
 # Lambda's invocation payload limit, which caps a Kinesis event source batch.
 BATCH_BYTES = 6 * 1024 * 1024
 
 
-def ours(datas: list[str], options: TransformOptions) -> int:
+def ours(datas: list[str], options: TransformOptions, writers: Writers = native.ACTIVE) -> int:
     """decode + transform + serialise every record the way the transform step does."""
     events = 0
     for data in datas:
         decoded = decode_base64_record(data)
         if isinstance(decoded, Envelope):
-            serialised = serialise_envelope(decoded, options).records
+            serialised = serialise_envelope(decoded, options, writers).records
             events += len(serialised)
     return events
 
@@ -107,13 +109,14 @@ if which == "ours":
     from chalicelib.batching import Record, encode_records, pack_chunks, partition_key_for
     from chalicelib.envelope import Envelope, decode_base64_record
     from chalicelib.settings import DeliveryLimits
+    from chalicelib import native
     from chalicelib.transform import TransformOptions, serialise_envelope
     options = TransformOptions()
     def records():
         for data in datas:
             decoded = decode_base64_record(data)
             if isinstance(decoded, Envelope):
-                serialised = serialise_envelope(decoded, options).records
+                serialised = serialise_envelope(decoded, options, native.ACTIVE).records
                 for event, data in zip(decoded.events, serialised):
                     yield Record(partition_key_for(event.id), data)
     def run():
@@ -212,6 +215,7 @@ def main() -> int:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs "
         f"(shared; figures are best of {args.runs}, runs interleaved)"
     )
+    print(f"line writers: {native.ACTIVE.name}: {native.ACTIVE.why}")
 
     options = TransformOptions()
     ecs = TransformOptions(output_format="ecs")
@@ -226,6 +230,11 @@ def main() -> int:
             "seed (stdlib)": lambda: seed(datas),
             "logstep": lambda: ours(datas, options),
             "logstep ecs": lambda: ours(datas, ecs),
+            **(
+                {"logstep python": lambda: ours(datas, options, PYTHON)}
+                if native.ACTIVE.name != PYTHON.name
+                else {}
+            ),
         },
     )
     for name, (times, events) in measured.items():
@@ -234,7 +243,8 @@ def main() -> int:
         mb_s = raw_bytes / best / 1e6
         print(f"  {name:14s} {events / best:>10,.0f} events/s  {mb_s:6.1f} MB/s  {fmt(times)}")
     seed_rate, ours_rate = rows[0][1], rows[1][1]
-    print(f"  ratio logstep/seed: {ours_rate / seed_rate:.2f}x (ecs: {rows[2][1] / seed_rate:.2f}x)")
+    others = ", ".join(f"{row[0].removeprefix('logstep ')}: {row[1] / seed_rate:.2f}x" for row in rows[2:])
+    print(f"  ratio logstep/seed: {ours_rate / seed_rate:.2f}x ({others})")
     results["in_process"] = {r[0]: {"events_per_s": r[1], "mb_per_s": r[2], "times": r[3]} for r in rows}
 
     if args.in_process_only:

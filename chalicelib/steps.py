@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import jsoncodec
+from chalicelib import jsoncodec, native
 from chalicelib.aggregation import aggregate_records, count_documents
 from chalicelib.batching import (
     Record,
@@ -171,7 +171,7 @@ def transform_batch(
             envelope = parse_envelope(jsoncodec.loads(line))
             if not isinstance(envelope, Envelope):
                 raise MalformedStateError("decoded.jsonl holds a line that is not an envelope")
-            result = serialise_envelope(envelope, options)
+            result = serialise_envelope(envelope, options, native.ACTIVE)
             counters["parseErrors"] += result.parse_errors
             for event, data in zip(envelope.events, result.records, strict=True):
                 key = partition_key_for(event.id)

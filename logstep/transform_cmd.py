@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib import jsoncodec
+from chalicelib import jsoncodec, native
 from chalicelib.envelope import (
     DATA_MESSAGE,
     Envelope,
@@ -157,7 +157,7 @@ def _write_documents(raw: bytes, args: argparse.Namespace, options: TransformOpt
             malformed += 1
             print(f"logstep transform: skipped a record: {envelope.reason}", file=sys.stderr)
             continue
-        records = serialise_envelope(envelope, options).records
+        records = serialise_envelope(envelope, options, native.ACTIVE).records
         if records:
             records.append(b"")  # the last line's end, without copying the joined lines again
             out.write(b"\n".join(records))

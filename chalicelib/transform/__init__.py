@@ -35,8 +35,8 @@ from chalicelib.envelope import (
     Envelope,
     LogEvent,
 )
+from chalicelib.transform import writers
 from chalicelib.transform.ecs import to_ecs
-from chalicelib.transform.ecs_templates import EcsDocumentWriter
 from chalicelib.transform.json_records import parse_json_message
 from chalicelib.transform.lambda_platform import (
     lambda_stream_context,
@@ -61,7 +61,6 @@ from chalicelib.transform.schema import (
     Outcome,
     format_timestamp,
 )
-from chalicelib.transform.templates import DocumentWriter
 
 OUTPUT_FORMATS = ("logstep", "ecs")
 _LINE_ENDS = ("\n", "\r")
@@ -246,50 +245,44 @@ def transform_envelope(envelope: Envelope, options: TransformOptions) -> Transfo
 _EVENT_TIME = attrgetter("timestamp")
 
 
-def serialise_envelope(envelope: Envelope, options: TransformOptions) -> SerialisedEnvelope:
+def serialise_envelope(
+    envelope: Envelope, options: TransformOptions, implementation: writers.Writers = writers.PYTHON
+) -> SerialisedEnvelope:
     """Every event of an envelope -> its document serialised, in order. Never raises.
 
     The same bytes as ``jsoncodec.dumps`` of each of ``transform_envelope``'s documents,
     and the same parse-error count, written faster: lines in the commonest shapes go
     straight to JSON text (``templates``, ``ecs_templates``), the rest through the
-    document dict.
+    document dict. ``implementation``: those modules, or their compiled copies (the same
+    bytes; ``chalicelib.native.ACTIVE`` says which to use here).
     """
     context = _EnvelopeContext(envelope, options)
-    records: list[bytes] = []
-    append = records.append
     errors = 0
     dumps = jsoncodec.dumps
-    writers: dict[str, Any] = {}
-    plain = None
-    if _templates_apply(envelope, options) and (
-        not context.ecs or EcsDocumentWriter.supports(context.lambda_base)
-    ):
-        writer = (EcsDocumentWriter if context.ecs else DocumentWriter)(
-            (envelope.log_group, envelope.log_stream, envelope.owner),
-            context.lambda_base,
-            _PARSERS,
-            json_objects=not options.json_fields_key,
-        )
-        writers, plain = writer.writers, writer.plain
-    get = writers.get
-    for event in envelope.events:
-        # The first character of the line picks its writer (as it picks the general path's
-        # parser: stripping the line end changes it only for a line of only line ends).
-        write = get(event.message[:1], plain)
-        if write is not None:
-            try:
-                record = write(event)
-                if record is not None:
-                    append(record.encode())
-                    continue
-            except Exception:  # a writer's bug or a lone surrogate: the general path decides
-                pass
+
+    def general(event: LogEvent) -> bytes:
+        nonlocal errors
         try:
             document = context.document(event)
         except Exception:  # a parser bug must not lose the event: keep it as plain text
             errors += 1
             document = context.plain_document(event)
-        append(dumps(document))
+        return dumps(document)
+
+    active = implementation
+    line_writers: dict[str, Any] = {}
+    plain = None
+    if _templates_apply(envelope, options) and (
+        not context.ecs or active.ecs_document_writer.supports(context.lambda_base)
+    ):
+        writer = (active.ecs_document_writer if context.ecs else active.document_writer)(
+            (envelope.log_group, envelope.log_stream, envelope.owner),
+            context.lambda_base,
+            _PARSERS,
+            json_objects=not options.json_fields_key,
+        )
+        line_writers, plain = writer.writers, writer.plain
+    records = active.write_records(envelope.events, line_writers, plain, general)
     return SerialisedEnvelope(records=records, parse_errors=errors)
 
 

@@ -52,6 +52,9 @@ _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
 
 Writer = Callable[[LogEvent], "str | None"]
+# The general path for one event: its record, however the writers fared.
+General = Callable[[LogEvent], bytes]
+RecordLoop = Callable[[Iterable[LogEvent], "dict[str, Writer | None]", "Writer | None", General], list[bytes]]
 
 # Level words as the runtimes write them -> the document's level (upper case); any
 # other spelling takes the general path.
@@ -476,6 +479,35 @@ class DocumentWriter:
             f'"message":{_dumps(text).decode()}{"," if value else ""}{rest[1:-1]}{self._lambda_alone}'
             f"{self._cloudwatch}{event.id}{self._owner}{ts}}}}}"
         )
+
+
+def write_records(
+    events: Iterable[LogEvent], writers: dict[str, Writer | None], plain: Writer | None, general: General
+) -> list[bytes]:
+    """Every event's record, in order: its writer's when the line is in that writer's shape,
+    else ``general``'s (``writers`` and ``plain`` as a ``DocumentWriter``'s, or an
+    ``EcsDocumentWriter``'s; empty and None for the general path alone).
+
+    The per-event loop of ``chalicelib.transform.serialise_envelope``, here so that it is
+    compiled with the writers (see ``chalicelib.transform.writers``).
+    """
+    records: list[bytes] = []
+    append = records.append
+    get = writers.get
+    for event in events:
+        # The first character of the line picks its writer (as it picks the general path's
+        # parser: stripping the line end changes it only for a line of only line ends).
+        write = get(event.message[:1], plain)
+        if write is not None:
+            try:
+                record = write(event)
+                if record is not None:
+                    append(record.encode())
+                    continue
+            except Exception:  # a writer's bug or a lone surrogate: the general path decides
+                pass
+        append(general(event))
+    return records
 
 
 def _decimal_json(text: str) -> str | None:

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import jsoncodec, transform
+from chalicelib import jsoncodec, native, transform
 from chalicelib.envelope import (
     MAX_EVENT_TIME_MS,
     MIN_EVENT_TIME_MS,
@@ -49,6 +49,7 @@ from chalicelib.transform.schema import (
     normalise_time,
 )
 from chalicelib.transform.templates import _decimal_json, _integer_json
+from chalicelib.transform.writers import PYTHON, Writers
 from tests.helpers import corpus_dir, envelope, gzip_json, load_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,15 +67,22 @@ STREAMS = [
 RID = "e8a8529f-035e-4a25-9b08-923d10c67fd9"
 
 
+# The Python writers, and their compiled copies where tools/compile_writers.py built them.
+_COMPILED = native.load_compiled()
+IMPLEMENTATIONS = [PYTHON] + ([_COMPILED] if isinstance(_COMPILED, Writers) else [])
+
+
 def assert_same_bytes(envelope: Envelope, options: TransformOptions) -> None:
-    """The fast path's records are the general path's documents, serialised."""
+    """The fast path's records are the general path's documents, serialised (by every
+    implementation of the writers there is here)."""
     general = transform_envelope(envelope, options)
-    fast = serialise_envelope(envelope, options)
-    assert fast.parse_errors == general.parse_errors
     expected = [jsoncodec.dumps(document) for document in general.documents]
-    assert len(fast.records) == len(expected)
-    for event, got, want in zip(envelope.events, fast.records, expected, strict=True):
-        assert got == want, event.message
+    for implementation in IMPLEMENTATIONS:
+        fast = serialise_envelope(envelope, options, implementation)
+        assert fast.parse_errors == general.parse_errors, implementation.name
+        assert len(fast.records) == len(expected)
+        for event, got, want in zip(envelope.events, fast.records, expected, strict=True):
+            assert got == want, (implementation.name, event.message)
 
 
 def make_envelope(messages: list[str], stream: int = 0, timestamp: int = 1_772_600_767_089) -> Envelope:

@@ -8,7 +8,7 @@ Elastic's own AWS integrations use (``aws.cloudwatch.log_group``, ``aws.lambda.*
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from chalicelib.transform.schema import (
     CLOUDWATCH,
@@ -21,12 +21,14 @@ from chalicelib.transform.schema import (
     Document,
 )
 
-ECS_VERSION = "8.11.0"
+ECS_VERSION: Final = "8.11.0"
 # Top-level names the ecs format owns; a user's JSON field of the same name is shadowed.
-ECS_RESERVED_FIELDS = frozenset(("@timestamp", "message", "log", "cloud", "event", "aws", "faas", "ecs"))
+ECS_RESERVED_FIELDS: Final = frozenset(
+    ("@timestamp", "message", "log", "cloud", "event", "aws", "faas", "ecs")
+)
 # lambda.<field> -> faas.<field>; every other lambda field goes to aws.lambda.<snake_case>.
-_FAAS = {"functionName": "name", "version": "version", "requestId": "execution"}
-_SNAKE = {
+_FAAS: Final = {"functionName": "name", "version": "version", "requestId": "execution"}
+_SNAKE: Final = {
     "type": "type",
     "durationMs": "duration_ms",
     "billedDurationMs": "billed_duration_ms",

@@ -16,7 +16,7 @@ the corpus and generated lines of every shape.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -47,18 +47,18 @@ from chalicelib.transform.templates import (
     quote,
 )
 
-_dumps = orjson.dumps
-_JSONDecodeError = orjson.JSONDecodeError
+_dumps: Final = orjson.dumps
+_JSONDecodeError: Final = orjson.JSONDecodeError
 # A JSON record's own fields go to the top level unless ECS owns the name: then to_ecs
 # keeps them under aws.cloudwatch.shadowed. (A record's "message" is its own and read as
 # such; "logger", which to_ecs reads into log.logger, takes the general path.)
-_SHADOWED = ECS_RESERVED_FIELDS - {MESSAGE}
+_SHADOWED: Final = ECS_RESERVED_FIELDS - {MESSAGE}
 # A record's own fields, as JSON members each led by a comma, and its shadowed ones.
 Fields = tuple[str, str]
-_NO_FIELDS: Fields = ("", "")
-_START_DETAILS = '"type":"START"'
-_END_DETAILS = '"type":"END"'
-_LOG_LEVELS = {level: f',"log":{{"level":"{level}"}}' for level in LEVELS}
+_NO_FIELDS: Final[Fields] = ("", "")
+_START_DETAILS: Final = '"type":"START"'
+_END_DETAILS: Final = '"type":"END"'
+_LOG_LEVELS: Final = {level: f',"log":{{"level":"{level}"}}' for level in LEVELS}
 
 
 class EcsDocumentWriter:

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from chalicelib.transform.schema import LAMBDA, Document, value_to_timestamp
 
-LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
+LAMBDA_LOG_GROUP_PREFIX: Final = "/aws/lambda/"
 
 # "Key: value" pairs of the text lines. Keys are matched longest first, so "Duration" is
 # never read out of "Billed Duration". A value is one token (a unit such as "ms" follows
 # it) or a bracketed list ("Events: [INVOKE, SHUTDOWN]"). Any run of whitespace may
 # separate pairs: CloudWatch writes tabs, documentation renders them as spaces.
-_PAIR = re.compile(
+_PAIR: Final = re.compile(
     r"(Billed Restore Duration|Billed Duration|Restore Duration|Init Duration|Duration"
     r"|Max Memory Used|Memory Size|Runtime Version ARN|Runtime Version|Error Type|Status"
     r"|Phase|Name|State|Events|Types|RequestId|Version|TraceId|SegmentId|Sampled)"
@@ -57,7 +57,7 @@ def _listed(text: str) -> list[str]:
     return [item.strip() for item in inner.split(",") if item.strip()]
 
 
-_TEXT_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+_TEXT_FIELDS: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "RequestId": ("requestId", _text),
     "Version": ("version", _text),
     "Duration": ("durationMs", _float),
@@ -81,7 +81,7 @@ _TEXT_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Sampled": ("sampled", _boolean),
 }
 
-PLATFORM_KEYWORDS = (
+PLATFORM_KEYWORDS: Final = (
     "START",
     "END",
     "REPORT",
@@ -92,18 +92,18 @@ PLATFORM_KEYWORDS = (
     "EXTENSION",
     "TELEMETRY",
 )
-_KEYWORD = re.compile(r"(" + "|".join(sorted(PLATFORM_KEYWORDS, key=len, reverse=True)) + r")[ \t]")
+_KEYWORD: Final = re.compile(r"(" + "|".join(sorted(PLATFORM_KEYWORDS, key=len, reverse=True)) + r")[ \t]")
 # "RequestId: <id> Error: <message>": the platform's word on a runtime that crashed.
-_RUNTIME_ERROR = re.compile(r"RequestId: (\S+) Error: (.*)", re.S)
+_RUNTIME_ERROR: Final = re.compile(r"RequestId: (\S+) Error: (.*)", re.S)
 # The bare error type the platform writes after it ("Runtime.ExitError").
-_BARE_ERROR_TYPE = re.compile(r"(?:Runtime|Sandbox|Extension|Function)\.[A-Za-z]+")
+_BARE_ERROR_TYPE: Final = re.compile(r"(?:Runtime|Sandbox|Extension|Function)\.[A-Za-z]+")
 
 
 # The shapes nearly every invocation writes, read by one regex each; any other shape of
 # these lines (documentation renderings, SnapStart, Status/Error Type) takes the general path.
-_START = re.compile(r"START RequestId: ([^\s]+) Version: ([^\s]+)\s*")
-_END = re.compile(r"END RequestId: ([^\s]+)\s*")
-_REPORT = re.compile(
+_START: Final = re.compile(r"START RequestId: ([^\s]+) Version: ([^\s]+)\s*")
+_END: Final = re.compile(r"END RequestId: ([^\s]+)\s*")
+_REPORT: Final = re.compile(
     r"REPORT RequestId: ([^\s]+)\tDuration: (\d+\.\d+) ms\tBilled Duration: (\d+) ms\t"
     r"Memory Size: (\d+) MB\tMax Memory Used: (\d+) MB\t(?:Init Duration: (\d+\.\d+) ms\t)?"
     r"(?:\nXRAY TraceId: ([^\s]+)\tSegmentId: ([^\s]+)\tSampled: (true|false)\t?)?\s*"
@@ -178,7 +178,7 @@ def parse_runtime_error(text: str, doc: Document) -> bool:
 
 # platform.<name> -> the text twin's keyword; the rest become UPPER_SNAKE (runtimeDone ->
 # RUNTIME_DONE) so every record has a type a keyword field can hold.
-_PLATFORM_TYPES = {
+_PLATFORM_TYPES: Final = {
     "platform.initStart": "INIT_START",
     "platform.initReport": "INIT_REPORT",
     "platform.start": "START",
@@ -188,10 +188,10 @@ _PLATFORM_TYPES = {
     "platform.extension": "EXTENSION",
     "platform.telemetrySubscription": "TELEMETRY",
 }
-_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL_HUMP: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 # record.metrics key -> lambda field; "durationMs" depends on the record (see below).
-_METRICS = {
+_METRICS: Final = {
     "billedDurationMs": ("billedDurationMs", int),
     "memorySizeMB": ("memorySizeMb", int),
     "maxMemoryUsedMB": ("maxMemoryUsedMb", int),
@@ -201,11 +201,11 @@ _METRICS = {
     "producedBytes": ("producedBytes", int),
 }
 # What a record's own metrics.durationMs measures.
-_DURATION_OF = {
+_DURATION_OF: Final = {
     "INIT_REPORT": "initDurationMs",
     "RESTORE_REPORT": "restoreDurationMs",
 }
-_RECORD_TEXT = {
+_RECORD_TEXT: Final = {
     "requestId": "requestId",
     "version": "version",
     "functionVersion": "version",
@@ -221,7 +221,7 @@ _RECORD_TEXT = {
 }
 
 
-_LISTS = ("events", "types")
+_LISTS: Final = ("events", "types")
 
 
 def platform_type(raw_type: str) -> str:
@@ -293,7 +293,7 @@ def _apply_tracing(tracing: dict[str, Any], info: dict[str, Any]) -> None:
 
 # YYYY/MM/DD/[<version>]<guid> in /aws/lambda/<function>; YYYY/MM/DD/<function>[<version>]<guid>
 # (the docs also show the guid in brackets) in custom and shared log groups.
-_LAMBDA_STREAM = re.compile(r"\d{4}/\d\d/\d\d/([^\[\]/]*)\[([^\]]*)\]\[?[0-9a-f]+\]?")
+_LAMBDA_STREAM: Final = re.compile(r"\d{4}/\d\d/\d\d/([^\[\]/]*)\[([^\]]*)\]\[?[0-9a-f]+\]?")
 
 
 def lambda_stream_context(log_group: str, log_stream: str) -> dict[str, str] | None:

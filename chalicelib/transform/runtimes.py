@@ -24,6 +24,7 @@ Formats:
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from chalicelib import jsoncodec
 from chalicelib.transform.json_records import merge_object
@@ -40,7 +41,7 @@ from chalicelib.transform.schema import (
 
 # Level words the runtimes and common libraries write, upper-cased (.NET writes trce,
 # dbug, info, warn, fail, crit).
-LEVELS = frozenset(
+LEVELS: Final = frozenset(
     (
         "TRACE",
         "DEBUG",
@@ -58,34 +59,38 @@ LEVELS = frozenset(
     )
 )
 # Node.js writes the literal "undefined" in the request-id column outside a handler.
-_NO_REQUEST_ID = frozenset(("", "undefined", "null", "-"))
+_NO_REQUEST_ID: Final = frozenset(("", "undefined", "null", "-"))
 _UUIDISH = r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}"
 
 _CANONICAL_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-_PYTHON = re.compile(r"\[([A-Za-z]+)\]\t(" + _CANONICAL_TIME + r")\t([^\t]*)\t(.*)", re.S)
+_PYTHON: Final = re.compile(r"\[([A-Za-z]+)\]\t(" + _CANONICAL_TIME + r")\t([^\t]*)\t(.*)", re.S)
 # Documentation renders the tabs as runs of spaces; then the id must look like one.
-_PYTHON_SPACED = re.compile(r"\[([A-Za-z]+)\] +(\d{4}-\d\d-\d\dT[\d:.]+Z) +(" + _UUIDISH + r") +(.*)", re.S)
-_BRACKETED_LEVEL = re.compile(r"\[([A-Za-z]+)\] (.*)", re.S)
-_ERROR_TYPE = re.compile(r"([A-Za-z_][\w.]*): ")
-_EXTENSION = re.compile(r"\[([^\]\t\n]{1,128})\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S)
-_NODE = re.compile(r"(" + _CANONICAL_TIME + r")([\t ])([^\t ]+)\2(.*)", re.S)
-_TIMEOUT = re.compile(r"Task timed out after (\d+(?:\.\d+)?) seconds")
-_LOG4J = re.compile(
+_PYTHON_SPACED: Final = re.compile(
+    r"\[([A-Za-z]+)\] +(\d{4}-\d\d-\d\dT[\d:.]+Z) +(" + _UUIDISH + r") +(.*)", re.S
+)
+_BRACKETED_LEVEL: Final = re.compile(r"\[([A-Za-z]+)\] (.*)", re.S)
+_ERROR_TYPE: Final = re.compile(r"([A-Za-z_][\w.]*): ")
+_EXTENSION: Final = re.compile(
+    r"\[([^\]\t\n]{1,128})\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S
+)
+_NODE: Final = re.compile(r"(" + _CANONICAL_TIME + r")([\t ])([^\t ]+)\2(.*)", re.S)
+_TIMEOUT: Final = re.compile(r"Task timed out after (\d+(?:\.\d+)?) seconds")
+_LOG4J: Final = re.compile(
     r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d\d:?\d\d))?) +"
     r"(?:(" + _UUIDISH + r") +)?([A-Za-z]+) +([^\s:]+)(?::\d+)? +- (.*)",
     re.S,
 )
-_LOG4J_NO_TIME = re.compile(
+_LOG4J_NO_TIME: Final = re.compile(
     r"(" + _UUIDISH + r") +([A-Za-z]+) +([^\s:]+)(?::\d+)? +- (.*)",
     re.S,
 )
 # Any other line that opens with an ISO-8601 time, optionally followed by a level.
-_STAMPED = re.compile(
+_STAMPED: Final = re.compile(
     r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)[ \t]+(.*)", re.S
 )
-_LEADING_LEVEL = re.compile(r"\[?([A-Za-z]+)\]?:?[ \t]+(.*)", re.S)
-_GO = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S)
-_RUBY = re.compile(
+_LEADING_LEVEL: Final = re.compile(r"\[?([A-Za-z]+)\]?:?[ \t]+(.*)", re.S)
+_GO: Final = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (.*)", re.S)
+_RUBY: Final = re.compile(
     r"[DIWEFAU], \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?) #\d+\] +([A-Za-z]+)"
     r"(?: (\S+))? -- [^:\n]*: (.*)",
     re.S,

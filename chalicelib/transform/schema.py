@@ -10,35 +10,35 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 Document = dict[str, Any]
 # What a line parser returns: False when the line is not in its format; True when it
 # filled the document; or, for a JSON body, the user's values that the schema shadowed.
 Outcome = dict[str, Any] | bool
 
-TIMESTAMP = "timestamp"
-MESSAGE = "message"
-LEVEL = "level"
-LAMBDA = "lambda"
-CLOUDWATCH = "cloudwatch"
+TIMESTAMP: Final = "timestamp"
+MESSAGE: Final = "message"
+LEVEL: Final = "level"
+LAMBDA: Final = "lambda"
+CLOUDWATCH: Final = "cloudwatch"
 # The pipeline owns these top-level names; a JSON message's own value for one of them,
 # when it differs from the document's, is kept unchanged under cloudwatch.shadowed.
-RESERVED_FIELDS = frozenset((TIMESTAMP, MESSAGE, LEVEL, LAMBDA, CLOUDWATCH))
-SHADOWED = "shadowed"
+RESERVED_FIELDS: Final = frozenset((TIMESTAMP, MESSAGE, LEVEL, LAMBDA, CLOUDWATCH))
+SHADOWED: Final = "shadowed"
 
 # 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: what an ISO-8601 year of 4 digits can say.
-MIN_EPOCH_SECONDS = -62135596800
-MAX_EPOCH_SECONDS = 253402300799
+MIN_EPOCH_SECONDS: Final = -62135596800
+MAX_EPOCH_SECONDS: Final = 253402300799
 # An event time outside that range (only a broken producer sends one: CloudWatch Logs
 # rejects events more than 14 days old or 2 hours ahead) keeps its raw value in
 # cloudwatch.timestamp and gets this one, so the document still maps as a date.
-OUT_OF_RANGE_TIMESTAMP = "1970-01-01T00:00:00.000Z"
+OUT_OF_RANGE_TIMESTAMP: Final = "1970-01-01T00:00:00.000Z"
 
-_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 # Memo of "YYYY-MM-DDTHH:MM:SS" per epoch second: events of one envelope share a few seconds.
-_SECOND_PREFIXES: dict[int, str] = {}
-_MAX_MEMO = 8192
+_SECOND_PREFIXES: Final[dict[int, str]] = {}
+_MAX_MEMO: Final = 8192
 
 
 def format_timestamp(epoch_ms: int) -> str:
@@ -71,18 +71,18 @@ def second_prefix(seconds: int) -> str:
 
 
 # Already in the schema's form (what the Node.js, Python and .NET runtimes write).
-_CANONICAL = re.compile(
+_CANONICAL: Final = re.compile(
     r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z"
 )
 # ISO-8601 and its log-library cousins: "T" or a space, "." or "," before the fraction,
 # then Z, an offset (+0000, +00:00, +00) or " UTC"; no zone means UTC (Lambda's clock).
-_ISO_LIKE = re.compile(
+_ISO_LIKE: Final = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
     r"(?:(Z)|\s?([+-])(\d\d)(?::?(\d\d))?|\s?(UTC))?"
 )
 # Go's log package and several Lambda extensions: 2024/06/26 02:34:50[.123456]
-_SLASHED = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
-_VALID_DAYS: dict[str, bool] = {}
+_SLASHED: Final = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+_VALID_DAYS: Final[dict[str, bool]] = {}
 
 
 def _day_is_valid(text: str) -> bool:
@@ -96,7 +96,7 @@ def _day_is_valid(text: str) -> bool:
     return known
 
 
-_VALID_HOURS: dict[str, bool] = {}
+_VALID_HOURS: Final[dict[str, bool]] = {}
 
 
 def checked_canonical_time(text: str) -> str | None:
@@ -119,15 +119,15 @@ def checked_canonical_time(text: str) -> str | None:
 
 
 # Memo of normalise_time: lines of one stream repeat their time to the second (Go, log4j2).
-_NORMALISED: dict[str, str | None] = {}
+_NORMALISED: Final[dict[str, str | None]] = {}
 
 
 # Everything after the second of a canonical time: ".dddZ" with ASCII digits.
-_MILLIS_Z = frozenset(f"{ms:03d}Z" for ms in range(1000))
+_MILLIS_Z: Final = frozenset(f"{ms:03d}Z" for ms in range(1000))
 # The runtimes' time pattern as their line regexes read it (any decimal digits).
-_CANONICAL_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_CANONICAL_SHAPE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # Memo of is_canonical_time per "YYYY-MM-DDTHH:MM:SS." (ASCII only).
-_CANONICAL_SECONDS: dict[str, bool] = {}
+_CANONICAL_SECONDS: Final[dict[str, bool]] = {}
 
 
 def is_canonical_time(text: str) -> bool:
@@ -207,7 +207,7 @@ def _from_parts(
 
 # Epoch numbers are read by magnitude, within 2001..2100, so a small counter that happens
 # to be called "timestamp" is not taken for a date.
-_EPOCH_RANGES = (
+_EPOCH_RANGES: Final = (
     (1e9, 4.1e9, 1000, 1),  # seconds
     (1e12, 4.1e12, 1, 1),  # milliseconds
     (1e15, 4.1e15, 1, 1000),  # microseconds

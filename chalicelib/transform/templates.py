@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -48,8 +48,8 @@ from chalicelib.transform.schema import (
 # it over every code point). In the per-line code, ``_dumps(text).decode()`` does the
 # same faster for all but the shortest strings.
 quote: Callable[[str], str] = encode_basestring
-_dumps = orjson.dumps
-_JSONDecodeError = orjson.JSONDecodeError
+_dumps: Final = orjson.dumps
+_JSONDecodeError: Final = orjson.JSONDecodeError
 
 Writer = Callable[[LogEvent], "str | None"]
 # The general path for one event: its record, however the writers fared.
@@ -58,17 +58,20 @@ RecordLoop = Callable[[Iterable[LogEvent], "dict[str, Writer | None]", "Writer |
 
 # Level words as the runtimes write them -> the document's level (upper case); any
 # other spelling takes the general path.
-_LEVEL_WORDS = {spelling: level for level in LEVELS for spelling in (level, level.lower(), level.title())}
-_BRACKETED_LEVELS = {f"[{spelling}]": level for spelling, level in _LEVEL_WORDS.items()}
+_LEVEL_WORDS: Final = {
+    spelling: level for level in LEVELS for spelling in (level, level.lower(), level.title())
+}
+_BRACKETED_LEVELS: Final = {f"[{spelling}]": level for spelling, level in _LEVEL_WORDS.items()}
 # orjson writes a float of 1e16 or more with an exponent ("1e+16"), and so an integer
 # beyond 64 bits, which it reads as a float where the general path keeps every digit.
-_BIG_NUMBER = "e+"
+_BIG_NUMBER: Final = "e+"
 # Python's repr of a float is orjson's in this range (tested); durations are well inside.
-_MIN_PLAIN_FLOAT, _MAX_PLAIN_FLOAT = 1e-4, 1e16
+_MIN_PLAIN_FLOAT: Final = 1e-4
+_MAX_PLAIN_FLOAT: Final = 1e16
 # Integers of at most 18 digits fit the 64 bits orjson writes.
-_MAX_INT_DIGITS = 18
+_MAX_INT_DIGITS: Final = 18
 # A decimal of at most 15 significant digits prints back from its double as written.
-_MAX_PLAIN_DECIMAL_CHARS = 16
+_MAX_PLAIN_DECIMAL_CHARS: Final = 16
 
 
 class DocumentWriter:

@@ -271,13 +271,23 @@ def main() -> int:
     logstep_bin = str(Path(sys.executable).parent / "logstep")
     seed_cmd = [sys.executable, str(HERE / "seed_transform.py"), str(path)]
     ours_cmd = [logstep_bin, "transform", str(path)]
-    (seed_cpu, seed_wall), (ours_cpu, ours_wall) = whole_process([seed_cmd, ours_cmd], args.runs)
+    commands = [seed_cmd, ours_cmd]
+    if native.ACTIVE.name != PYTHON.name:  # and the Python writers, in a process told to use them
+        commands.append(["env", f"{native.PURE_PYTHON_VARIABLE}=1", *ours_cmd])
+    measured_processes = whole_process(commands, args.runs)
+    (seed_cpu, seed_wall), (ours_cpu, ours_wall) = measured_processes[:2]
     events = args.records * args.events_per_record
     print(f"  seed script        {events / min(seed_cpu):>10,.0f} events/s  CPU {fmt(seed_cpu)}")
     print(f"  logstep transform  {events / min(ours_cpu):>10,.0f} events/s  CPU {fmt(ours_cpu)}")
+    python_ratio = ""
+    if len(measured_processes) > 2:
+        python_cpu = measured_processes[2][0]
+        print(f"  ... python writers {events / min(python_cpu):>10,.0f} events/s  CPU {fmt(python_cpu)}")
+        python_ratio = f"; python writers: {min(seed_cpu) / min(python_cpu):.2f}x CPU"
+        results["whole_process_python"] = {"logstep_cpu": python_cpu}
     print(
         f"  ratio: {min(seed_cpu) / min(ours_cpu):.2f}x CPU "
-        f"(wall, best: {min(seed_wall) / min(ours_wall):.2f}x)"
+        f"(wall, best: {min(seed_wall) / min(ours_wall):.2f}x{python_ratio})"
     )
     results["whole_process"] = {
         "seed_cpu": seed_cpu,

@@ -18,6 +18,7 @@ transform (README, "Speed"). The Python modules run instead when:
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from chalicelib.transform.writers import (
 
 PURE_PYTHON_VARIABLE = "LOGSTEP_PURE_PYTHON"
 _TRANSFORM = Path(__file__).resolve().parent / "transform"
+_EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
 def load_compiled() -> Writers | str:
@@ -46,6 +48,11 @@ def load_compiled() -> Writers | str:
             copies[module] = importlib.import_module(f"chalicelib.transform.{copy}")
         except ImportError as e:  # absent, or built for another platform or C library
             return f"no compiled {copy} here ({e})"
+        except Exception as e:  # e.g. a module and a library from different builds
+            return f"compiled {copy} does not load ({type(e).__name__}: {e})"
+        if not str(getattr(copies[module], "__file__", "")).endswith(_EXTENSIONS):
+            # the generated source of an interrupted build, say: not what was compiled
+            return f"{copy} here is not a compiled extension"
         try:
             fresh = getattr(copies[module], DIGEST_NAME, None) == source_digest(
                 (_TRANSFORM / f"{module}.py").read_bytes()

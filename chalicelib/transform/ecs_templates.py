@@ -21,6 +21,7 @@ from typing import Any, Final
 import orjson
 
 from chalicelib.envelope import LogEvent
+from chalicelib.jsoncodec import has_long_digit_run
 from chalicelib.transform.ecs import _FAAS, _SNAKE, ECS_RESERVED_FIELDS, ECS_VERSION
 from chalicelib.transform.lambda_platform import _END, _REPORT, _START, apply_platform_record
 from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
@@ -407,7 +408,7 @@ class EcsDocumentWriter:
             faas_member = f',"faas":{_dumps(faas).decode()}' if faas else ""
         except TypeError:  # orjson's error: an integer beyond 64 bits
             return None
-        if _BIG_NUMBER in details_json:
+        if _BIG_NUMBER in details_json or has_long_digit_run(details_json):
             return None  # perhaps read from an integer beyond 64 bits (see templates)
         timestamp = doc[TIMESTAMP]
         if timestamp is None:

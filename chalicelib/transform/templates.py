@@ -27,6 +27,7 @@ from typing import Any, Final
 import orjson
 
 from chalicelib.envelope import LogEvent
+from chalicelib.jsoncodec import has_long_digit_run
 from chalicelib.transform.lambda_platform import _REPORT, apply_platform_record
 from chalicelib.transform.runtimes import _GO, _LOG4J, _NO_REQUEST_ID, LEVELS
 from chalicelib.transform.schema import (
@@ -423,8 +424,10 @@ class DocumentWriter:
             fields = _dumps(info if base is None else {**info, **base, **info}).decode()
         except TypeError:  # orjson's error: an integer beyond 64 bits
             return None
-        if _BIG_NUMBER in fields:
-            return None  # perhaps read from an integer beyond 64 bits (see _BIG_NUMBER)
+        if _BIG_NUMBER in fields or has_long_digit_run(fields):
+            # perhaps read from an integer beyond 64 bits (see _BIG_NUMBER), or one just
+            # beyond, that orjson read as a float and int() brought back within 64 bits
+            return None
         ts = event.timestamp
         if timestamp is None:
             seconds, millis = divmod(ts, 1000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import os
 import subprocess
 import sys
@@ -22,6 +24,7 @@ def fake_copies(monkeypatch: pytest.MonkeyPatch, digests: dict[str, str]) -> Non
     """Stand-ins for the compiled copies: the Python modules' classes under the copies' names."""
     for module, copy in COMPILED_MODULES.items():
         fake = ModuleType(f"chalicelib.transform.{copy}")
+        fake.__file__ = str(TRANSFORM / f"{copy}{importlib.machinery.EXTENSION_SUFFIXES[0]}")
         fake.DocumentWriter = templates.DocumentWriter  # type: ignore[attr-defined]
         fake.EcsDocumentWriter = ecs_templates.EcsDocumentWriter  # type: ignore[attr-defined]
         fake.write_records = templates.write_records  # type: ignore[attr-defined]
@@ -69,6 +72,26 @@ def test_a_copy_without_a_digest_is_never_used(monkeypatch: pytest.MonkeyPatch) 
     fake_copies(monkeypatch, current_digests())
     monkeypatch.delattr(sys.modules["chalicelib.transform._compiled_templates"], DIGEST_NAME)
     assert "another version of templates.py" in str(native.load_compiled())
+
+
+def test_generated_source_left_by_an_interrupted_build_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.PURE_PYTHON_VARIABLE, raising=False)
+    fake_copies(monkeypatch, current_digests())
+    sys.modules["chalicelib.transform._compiled_schema"].__file__ = str(TRANSFORM / "_compiled_schema.py")
+    assert native.load_compiled() == "_compiled_schema here is not a compiled extension"
+
+
+def test_a_copy_that_fails_to_load_otherwise_means_the_python_modules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(native.PURE_PYTHON_VARIABLE, raising=False)
+
+    def mismatched(name: str) -> ModuleType:
+        raise AttributeError("mismatched builds")
+
+    monkeypatch.setattr(native.importlib, "import_module", mismatched)
+    reason = native.load_compiled()
+    assert reason == ("compiled _compiled_templates does not load (AttributeError: mismatched builds)")
 
 
 def test_missing_copies_mean_the_python_modules(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP) ## create .venv and install everything (the other targets do this first)
 
 # The line writers compiled with mypyc (optional: without a C compiler logstep runs the
-# same Python modules, ~15% slower; see README "Speed"). Rebuilt when their source changes.
+# same Python modules, ~20% slower; see README "Speed"). Rebuilt when their source changes.
 COMPILED := build/.compiled-writers
 $(COMPILED): $(STAMP) $(wildcard chalicelib/transform/*.py) chalicelib/envelope.py chalicelib/jsoncodec.py tools/compile_writers.py
 	PYTHONWARNINGS=ignore $(BIN)/python tools/compile_writers.py

@@ -269,20 +269,19 @@ def serialise_envelope(
             document = context.plain_document(event)
         return dumps(document)
 
-    active = implementation
     line_writers: dict[str, Any] = {}
     plain = None
     if _templates_apply(envelope, options) and (
-        not context.ecs or active.ecs_document_writer.supports(context.lambda_base)
+        not context.ecs or implementation.ecs_document_writer.supports(context.lambda_base)
     ):
-        writer = (active.ecs_document_writer if context.ecs else active.document_writer)(
+        writer = (implementation.ecs_document_writer if context.ecs else implementation.document_writer)(
             (envelope.log_group, envelope.log_stream, envelope.owner),
             context.lambda_base,
             _PARSERS,
             json_objects=not options.json_fields_key,
         )
         line_writers, plain = writer.writers, writer.plain
-    records = active.write_records(envelope.events, line_writers, plain, general)
+    records = implementation.write_records(envelope.events, line_writers, plain, general)
     return SerialisedEnvelope(records=records, parse_errors=errors)
 
 

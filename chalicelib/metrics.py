@@ -47,6 +47,10 @@ UNITS: dict[str, str] = {
     "RecordsPending": "Count",
     "ChunksPending": "Count",
     "ClaimCheckDeleteFailed": "Count",
+    # Follow rules (issue 14): groups a rule subscribed, and groups it could not (no room
+    # for a third filter, or another filter already sends them to logstep).
+    "FollowGroupsSubscribed": "Count",
+    "FollowGroupsFailed": "Count",
 }
 
 

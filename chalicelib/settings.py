@@ -198,6 +198,31 @@ def _log_level(raw: str) -> str:
 
 APP_NAME = "logstep"
 SUBSCRIPTION_DISTRIBUTIONS = ("Random", "ByLogStream")
+# The scheduled sweep of follow rules: every 15 minutes by default; one run stops starting
+# work after 240 s (the sweep function's timeout is 300 s in .chalice/config.json) or 20
+# DescribeLogGroups pages per rule, and the next run resumes where it stopped.
+DEFAULT_SWEEP_MINUTES = 15
+DEFAULT_SWEEP_BUDGET_SECONDS = 240.0
+DEFAULT_SWEEP_MAX_PAGES = 20
+
+
+def follow_sweep_minutes(environ: Mapping[str, str]) -> int:
+    """LOGSTEP_FOLLOW_SWEEP_MINUTES: minutes between scheduled sweeps (app.py reads it at import:
+    Chalice fixes a schedule expression when the app is loaded)."""
+    return int(_positive(environ, "LOGSTEP_FOLLOW_SWEEP_MINUTES", DEFAULT_SWEEP_MINUTES, whole=True))
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError as e:
+        raise ConfigurationError(f"{name}={raw!r} is not a {'whole ' if whole else ''}number") from e
+    if value <= 0:
+        raise ConfigurationError(f"{name}={raw!r} must be positive")
+    return value
 
 
 @dataclass(frozen=True)
@@ -219,6 +244,10 @@ class OnboardingSettings:
     distribution: str
     protected_log_groups: tuple[str, ...]
     log_level: str = "INFO"
+    # Follow rules (issue 14): the rule store, and how much one scheduled sweep may do.
+    follows_table: str = ""
+    sweep_budget_seconds: float = DEFAULT_SWEEP_BUDGET_SECONDS
+    sweep_max_pages: int = DEFAULT_SWEEP_MAX_PAGES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OnboardingSettings:
@@ -240,6 +269,13 @@ class OnboardingSettings:
             distribution=distribution,
             protected_log_groups=tuple(p.strip() for p in extra.split(",") if p.strip()),
             log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "")),
+            follows_table=environ.get("LOGSTEP_FOLLOWS_TABLE", "") or f"{APP_NAME}-{stage}-follows",
+            sweep_budget_seconds=_positive(
+                environ, "LOGSTEP_FOLLOW_SWEEP_BUDGET_SECONDS", DEFAULT_SWEEP_BUDGET_SECONDS
+            ),
+            sweep_max_pages=int(
+                _positive(environ, "LOGSTEP_FOLLOW_SWEEP_MAX_PAGES", DEFAULT_SWEEP_MAX_PAGES, whole=True)
+            ),
         )
 
     def resolve(self, invoked_function_arn: str) -> SubscriptionTarget:

@@ -129,6 +129,7 @@ class Sandbox:
         self.destination_stream = f"logstep-{stage}-destination"
         self.bucket = f"logstep-{stage}-claimcheck"
         self.state_machine_name = f"logstep-{stage}-pipeline"
+        self.follows_table = f"logstep-{stage}-follows"
         self.state_machine_arn = (
             f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
         )
@@ -167,6 +168,7 @@ class Sandbox:
             "LOGSTEP_BUCKET": self.bucket,
             "LOGSTEP_STATE_MACHINE_NAME": self.state_machine_name,
             "LOGSTEP_STATE_MACHINE_ARN": "",
+            "LOGSTEP_FOLLOWS_TABLE": self.follows_table,
             "LOGSTEP_OUTPUT_FORMAT": "logstep",
             # The handlers' JSON logs would interleave with the demo's output.
             "LOGSTEP_LOG_LEVEL": "ERROR",
@@ -215,7 +217,7 @@ class Sandbox:
             original_sink = self._app.metrics_sink
             self._app.metrics_sink = self.metric_documents.append
             self._restore.append(functools.partial(setattr, self._app, "metrics_sink", original_sink))
-            for service in ("s3", "kinesis", "stepfunctions", "logs"):
+            for service in ("s3", "kinesis", "stepfunctions", "logs", "dynamodb"):
                 self._app._client(service)  # boto3 client creation is not thread-safe
             self._create_resources()
         except BaseException:
@@ -361,6 +363,24 @@ class Sandbox:
             roleArn=sfn_role,
             type="STANDARD",
         )
+        create_follows_table(self.client("dynamodb"), self.follows_table)
+
+    def sweep_follows(self) -> tuple[Any, dict[str, Any] | None]:
+        """One run of the scheduled follow-rule sweep, as EventBridge Scheduler would invoke it."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.config.region,
+            "resources": [
+                f"arn:aws:events:{self.config.region}:{ACCOUNT_ID}:rule/logstep-{self.config.stage}-sweep_follows"
+            ],
+            "detail": {},
+        }
+        return self.invoke("sweep_follows", event)
 
     def stream_arn(self, stream: str) -> str:
         """A stream's ARN in the sandbox account."""
@@ -579,3 +599,19 @@ class Sandbox:
         from chalicelib.aggregation import deaggregate_all
 
         return [json.loads(user.data) for user in deaggregate_all(self.read_destination_records())]
+
+
+def create_follows_table(dynamodb: Any, table: str) -> None:
+    """The follow rule store, as infra/logstep.yaml's FollowsTable declares it."""
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -208,7 +208,11 @@ def test_post_pages_with_next_token(follows: Follows) -> None:
         ({"logGroupNamePrefix": "/aws/lam bda/"}, "INVALID_LOG_GROUP_NAME", "logGroupNamePrefix"),
         ({"logGroupNamePrefix": "/a", "excludePrefixes": "/a/b"}, "INVALID_REQUEST", "excludePrefixes"),
         ({"logGroupNamePrefix": "/a", "excludeLogGroupNames": ["bad name"]}, "INVALID_LOG_GROUP_NAME", None),
-        ({"logGroupNamePrefix": "/a", "filterPattern": "x" * 1025}, "INVALID_FILTER_PATTERN", "filterPattern"),
+        (
+            {"logGroupNamePrefix": "/a", "filterPattern": "x" * 1025},
+            "INVALID_FILTER_PATTERN",
+            "filterPattern",
+        ),
         ({"logGroupNamePrefix": "/a", "nextToken": "garbage"}, "INVALID_NEXT_TOKEN", "nextToken"),
     ],
 )
@@ -259,6 +263,7 @@ def test_posting_the_rule_again_retries_failed_groups(follows: Follows) -> None:
     follows.post({"logGroupNamePrefix": LAMBDA})
     follows.logs.delete_subscription_filter(logGroupName=full, filterName="b")
     status, report = follows.post({"logGroupNamePrefix": LAMBDA})
+    assert status == 200
     assert report["groups"] == [{"logGroupName": full, "outcome": "subscribed"}]
     assert follows.ours(full) is not None
     rule = follows.rule()
@@ -271,6 +276,7 @@ def test_losing_the_last_filter_slot_to_a_race_is_failed_and_leaves_no_claim(fol
     follows.post({"logGroupNamePrefix": "/nothing/"})  # creates app's clients before the hook
     fail_calls("PutSubscriptionFilter", "LimitExceededException", "Resource limit exceeded.", 400, times=1)
     status, report = follows.post({"logGroupNamePrefix": LAMBDA})
+    assert status == 201
     [outcome] = report["groups"]
     assert (outcome["outcome"], outcome["error"]) == ("failed", "FILTER_LIMIT_REACHED")
     rule = follows.rule()
@@ -403,7 +409,10 @@ def test_delete_without_unsubscribe_keeps_every_filter(follows: Follows) -> None
     follows.api.create_groups(LAMBDA + "orders")
     follows.post({"logGroupNamePrefix": LAMBDA})
     status, answer = follows.delete(f"logGroupNamePrefix={LAMBDA}")
-    assert (status, answer) == (200, {"logGroupNamePrefix": LAMBDA, "ruleDeleted": True, "unsubscribe": False})
+    assert (status, answer) == (
+        200,
+        {"logGroupNamePrefix": LAMBDA, "ruleDeleted": True, "unsubscribe": False},
+    )
     assert follows.ours(LAMBDA + "orders") is not None
     assert follows.get() == (200, {"follows": []})
     assert follows.delete(f"logGroupNamePrefix={LAMBDA}")[1]["error"] == "FOLLOW_NOT_FOUND"

@@ -16,6 +16,7 @@ PURE = [
     "limits.py",
     "errors.py",
     "settings.py",
+    "follow_rules.py",
 ]
 FORBIDDEN = {"boto3", "botocore", "os"}
 

@@ -8,7 +8,9 @@ the in-process Lambda answer must live in the process that runs the moto server)
 - the onboarding API on 127.0.0.1:--api-port, served by Chalice's local server from the
   same ``app.py`` that is deployed;
 - the pipeline: a poller standing in for the Kinesis event source mapping, and the real
-  state machine with the Chalice handlers as its Lambda tasks.
+  state machine with the Chalice handlers as its Lambda tasks;
+- the follow-rule sweep on ``--sweep-interval`` (moto sends no CloudTrail events, so new
+  groups are found by the sweep here, as the deployed sweep catches what events miss).
 
 It prints both endpoints, a copy-paste walkthrough and a line containing ``ready`` once
 both endpoints answer. Ctrl-C (or SIGTERM) stops it cleanly.
@@ -34,6 +36,8 @@ from logstep.health import format_health, health_from_emf
 HOST = "127.0.0.1"
 STAGE = "local"
 READY_TIMEOUT_SECONDS = 30.0
+# The deployed sweep runs every 15 minutes; locally a minute keeps the walkthrough short.
+DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.01,
         help="multiplier on the state machine's Retry backoff sleeps (1 = real time)",
+    )
+    parser.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=DEFAULT_SWEEP_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="seconds between sweeps of the follow rules (the stage's schedule: 15 minutes)",
     )
     parser.add_argument("--quiet", action="store_true", help="no pipeline progress lines")
 
@@ -108,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if args.api_port == args.aws_port:
         print("logstep local: --api-port and --aws-port must differ")
         return 2
+    if args.sweep_interval <= 0:
+        print("logstep local: --sweep-interval must be a positive number of seconds")
+        return 2
 
     from chalice.config import Config
     from chalice.local import create_local_server
@@ -155,6 +169,13 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             print(f"logstep local: ready (API {api_url}, AWS {endpoint}); Ctrl-C stops", flush=True)
+            # Started after "ready", so that line stays the last one of start-up.
+            threading.Thread(
+                target=_sweep,
+                args=(sandbox, args.sweep_interval, stop, args.quiet),
+                name="logstep-sweep",
+                daemon=True,
+            ).start()
             while not stop.wait(0.5):
                 pass
     except KeyboardInterrupt:
@@ -242,6 +263,30 @@ def _poll(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> 
             print(f"[pipeline] poll failed ({type(e).__name__}: {e}); retrying", flush=True)
 
 
+def _sweep(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> None:
+    """The sweep's schedule: run the follow-rule sweep every ``interval`` seconds."""
+    while not stop.wait(interval):
+        try:
+            report, error = sandbox.sweep_follows()
+            if error is not None:
+                print(f"[follows] sweep failed ({error['errorType']}: {error['errorMessage']})", flush=True)
+                continue
+            counts = report["counts"]
+            if not quiet and (
+                counts["subscribed"] or counts["failed"] or report["reapplied"] or report["errors"]
+            ):
+                print(
+                    f"[follows] sweep: {counts['subscribed']} subscribed, {counts['failed']} failed, "
+                    f"{report['reapplied']} re-applied, {len(report['rulesResuming'])} rules to resume"
+                    + (f", errors: {', '.join(report['errors'])}" if report["errors"] else ""),
+                    flush=True,
+                )
+        except Exception as e:  # keep sweeping, as the next scheduled run would
+            if stop.is_set():
+                return
+            print(f"[follows] sweep failed ({type(e).__name__}: {e}); retrying", flush=True)
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"[pipeline] {line}" for line in text.splitlines())
 
@@ -265,6 +310,7 @@ def _banner(api_url: str, aws_url: str, sandbox: Any) -> str:
     return f"""
 logstep local (stage {sandbox.config.stage}, region {sandbox.config.region})
   onboarding API   {api_url}/subscriptions
+  follow rules     {api_url}/follows
   AWS (moto)       {aws_url}
   source stream    {sandbox.source_stream}
   destination      {sandbox.destination_stream}

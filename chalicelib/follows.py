@@ -680,6 +680,8 @@ class Follower:
             rule, rules, request.cursor, request.limit, deadline, dry_run=request.dry_run, retry_failed=True
         )
         token = encode_next_token(page.resume, rule.prefix) if page.resume else None
+        if not request.dry_run:
+            rule = self._store.get_rule(rule.prefix) or rule  # the counts after this page
         log_event("follows.posted", prefix=rule.prefix, change=change, groups=len(page.outcomes))
         return FollowReport(rule, change, page.outcomes, token, page.retry_after)
 

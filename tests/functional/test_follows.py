@@ -586,3 +586,9 @@ def test_a_missing_table_is_a_configuration_error(follows: Follows) -> None:
     status, answer = follows.get()
     assert (status, answer["error"]) == (500, "CONFIGURATION_ERROR")
     assert "follows table" in answer["message"]
+
+
+def test_the_posted_rule_carries_the_counts_after_its_page(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "a", LAMBDA + "b")
+    _, report = follows.post({"logGroupNamePrefix": LAMBDA})
+    assert report["rule"]["groupsSubscribed"] == 2

@@ -19,7 +19,7 @@ from typing import Any
 
 from chalicelib.batching import Record, decode_records, encode_records
 from chalicelib.claimcheck import ClaimCheck, manifest_key, pending_key
-from chalicelib.delivery import KinesisDelivery
+from chalicelib.delivery.kinesis import KinesisDelivery
 from chalicelib.settings import DeliveryLimits
 
 

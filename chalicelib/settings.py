@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import limits
 from chalicelib.errors import ConfigurationError
@@ -66,11 +67,9 @@ class SearchSettings:
         endpoint = environ.get("LOGSTEP_SEARCH_ENDPOINT", "").strip().rstrip("/")
         if not endpoint:
             raise ConfigurationError("LOGSTEP_DELIVERY=search needs LOGSTEP_SEARCH_ENDPOINT (https://...)")
-        scheme, _, rest = endpoint.partition("://")
-        host = (
-            rest.split("/", 1)[0].rsplit(":", 1)[0] if not rest.startswith("[") else rest.split("]")[0] + "]"
-        )
-        if scheme != "https" and not (scheme == "http" and host in _LOOPBACK_HOSTS):
+        parts = urlsplit(endpoint)
+        scheme, host = parts.scheme, parts.hostname or ""
+        if not host or scheme != "https" and not (scheme == "http" and host in _LOOPBACK_HOSTS):
             raise ConfigurationError(
                 f"LOGSTEP_SEARCH_ENDPOINT={endpoint!r}: use https:// (plain http only for a "
                 "cluster on this host, such as the sandbox's)"

@@ -149,3 +149,21 @@ def test_describe_error_of_text_and_objects() -> None:
     assert len(describe_error("x" * 5000)) == 1000
     assert ItemResult(500).retryable and not ItemResult(404).retryable
     assert Record("k", b"d").size == 2
+
+
+def test_error_class_drops_per_document_parts() -> None:
+    from chalicelib.bulk import error_class
+
+    one = (
+        "mapper_parsing_exception: failed to parse field [timestamp] of type [long] in document with id "
+        "'XJx-Z'. Preview of field's value: '2026-12-03T10:00:00.001Z' (caused by illegal_argument_exception: x)"
+    )
+    other = one.replace("XJx-Z", "abc").replace("00.001Z", "00.002Z")
+    assert (
+        error_class(one)
+        == error_class(other)
+        == (
+            "mapper_parsing_exception: failed to parse field [timestamp] of type [long] in document with id '…'"
+        )
+    )
+    assert error_class("es_rejected_execution_exception: busy") == "es_rejected_execution_exception: busy"

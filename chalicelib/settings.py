@@ -69,7 +69,8 @@ class SearchSettings:
             raise ConfigurationError("LOGSTEP_DELIVERY=search needs LOGSTEP_SEARCH_ENDPOINT (https://...)")
         parts = urlsplit(endpoint)
         scheme, host = parts.scheme, parts.hostname or ""
-        if not host or scheme != "https" and not (scheme == "http" and host in _LOOPBACK_HOSTS):
+        local = scheme == "http" and host in _LOOPBACK_HOSTS
+        if not host or (scheme != "https" and not local):
             raise ConfigurationError(
                 f"LOGSTEP_SEARCH_ENDPOINT={endpoint!r}: use https:// (plain http only for a "
                 "cluster on this host, such as the sandbox's)"

@@ -289,7 +289,7 @@ def put_batch(
     records = decode_records(blob)
     if not records:
         return {"index": index, "delivered": 0, "calls": 0}
-    delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))
+    delivery: Delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))
     outcome = delivery.send(records)
     if outcome.rejections:
         # Before the pending set: the reasons must exist whenever a pending set holds a

@@ -18,6 +18,7 @@ from chalice.app import Chalice, CustomAuthorizer, IAMAuthorizer, Request, Respo
 
 from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
+from chalicelib.delivery.outcome import Delivery
 from chalicelib.delivery.routing import delivery_for_chunk
 from chalicelib.delivery.search import HttpTransport, signer_for
 from chalicelib.errors import (
@@ -165,9 +166,14 @@ def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records (stream or _bulk)."""
     settings = _settings(_arn(context))
-    delivery_for = functools.partial(
-        delivery_for_chunk, settings, functools.partial(_client, "kinesis"), _search_transport
-    )
+
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def delivery_for(kind: str, target: str) -> Delivery:
+        kinesis = functools.partial(_client, "kinesis")
+        return delivery_for_chunk(settings, kinesis, _search_transport, kind, target, time_left)
+
     with _observed("put_batch", event, context) as metrics:
         return steps.put_batch(event, _store(settings), delivery_for, metrics)
 

@@ -179,3 +179,14 @@ def test_api_key_and_basic_auth_headers() -> None:
     with pytest.raises(ConfigurationError, match="username"):
         secret_auth("basic", {"apiKey": "k"}, "arn:s")
     assert signed(header_auth("X")).headers["Authorization"] == "X"
+
+
+def test_no_request_starts_that_could_outlast_the_invocation() -> None:
+    cluster = ScriptedCluster(items_answer(lambda _: 201))
+    clock = iter([100.0, 36.0, 34.0])  # seconds left before each request (timeout 30 + margin 5)
+    search = SearchSettings(endpoint=cluster.endpoint, auth="none", bulk_documents=10)
+    sent = records(30)
+    outcome = SearchDelivery(cluster, search, lambda: next(clock)).send(sent)  # type: ignore[arg-type]
+    assert len(cluster.requests) == 2
+    assert outcome.delivered == 20 and outcome.retryable == sent[20:]
+    assert outcome.error_counts == {"time budget": 10}

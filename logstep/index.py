@@ -760,7 +760,7 @@ def run(args: argparse.Namespace) -> int:
     """``logstep index setup|status`` (the CLI's module protocol)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.errors import ConfigurationError
+    from chalicelib.errors import LogstepError
     from logstep.deploy import DeployError
 
     try:
@@ -787,7 +787,7 @@ def run(args: argparse.Namespace) -> int:
         for line in format_status(status, search.index_prefix, search.index_rotation):
             print(line)
         return 0
-    except (IndexSetupError, ConfigurationError, DeployError, BotoCoreError, ClientError) as e:
+    except (IndexSetupError, LogstepError, DeployError, BotoCoreError, ClientError) as e:
         print(f"logstep index {args.index_command}: {e}", file=sys.stderr)
         return 1
 

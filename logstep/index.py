@@ -310,8 +310,19 @@ def same_ism_policy(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> b
 
 
 def same_ilm_policy(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Whether a stored ILM policy (``GET``'s ``policy``) has ``wanted``'s phases."""
-    return bool(existing.get("phases") == wanted.get("phases"))
+    """Whether a stored ILM policy (``GET``'s ``policy``) has ``wanted``'s phases.
+
+    Elasticsearch fills action defaults on read (``delete_searchable_snapshot``), so phases
+    are compared by their age and the names of their actions.
+    """
+
+    def essence(policy: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: (phase.get("min_age", "0ms"), sorted(phase.get("actions") or {}))
+            for name, phase in (policy.get("phases") or {}).items()
+        }
+
+    return essence(existing) == essence(wanted)
 
 
 def missing_api(response: HttpResponse) -> bool:
@@ -365,7 +376,8 @@ def setup_index(
 
     ``retention_days`` 0 installs no lifecycle policy. Each step is emitted as it ends.
     Raises IndexSetupError when the cluster cannot be reached, refuses the credentials, or
-    refuses the template; a lifecycle policy the cluster cannot take is a skipped step.
+    refuses the template. A lifecycle API the cluster lacks is a skipped step; a policy the
+    cluster refuses is a failed one, and the template still goes in.
     """
     steps: list[Step] = []
 

@@ -187,6 +187,11 @@ def test_ilm_policy() -> None:
     wanted = ilm_policy(14)["policy"]
     assert wanted["phases"]["delete"] == {"min_age": "14d", "actions": {"delete": {}}}
     assert same_ilm_policy(json.loads(json.dumps(wanted)), wanted)
+    # As Elasticsearch 8 returns it: the delete action's default filled in.
+    stored = {
+        "phases": {"delete": {"min_age": "14d", "actions": {"delete": {"delete_searchable_snapshot": True}}}}
+    }
+    assert same_ilm_policy(stored, wanted)
     assert not same_ilm_policy(ilm_policy(30)["policy"], wanted)
 
 
@@ -445,3 +450,62 @@ def test_cli_needs_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--stage S" in capsys.readouterr().err
     assert main(["index", "status", "--endpoint", "https://x.example"]) == 1
     assert "LOGSTEP_SEARCH_AUTH" in capsys.readouterr().err
+
+
+def test_elasticsearch_ilm_unchanged_or_updated() -> None:
+    def cluster_with(stored_days: int) -> ScriptedCluster:
+        stored = {"logstep-retention": {"version": 3, "policy": ilm_policy(stored_days)["policy"]}}
+        return ScriptedCluster(
+            {
+                ("GET", "/_ilm/"): ok(stored),
+                ("PUT", "/_ilm/"): ACK,
+                ("GET", "/_index_template/"): NOT_FOUND,
+                ("PUT", "/_index_template/"): ACK,
+                ("GET", "/"): ES_ROOT,
+            }
+        )
+
+    same = cluster_with(30)
+    assert setup_index(same, "logstep", 30, quiet)[1].outcome == "unchanged"  # type: ignore[arg-type]
+    assert not any(m == "PUT" and "_ilm" in p for m, p, _ in same.calls)
+    changed = cluster_with(90)
+    step = setup_index(changed, "logstep", 30, quiet)[1]  # type: ignore[arg-type]
+    assert step.outcome == "done" and step.detail.startswith("updated")
+    assert ("PUT", "/_ilm/policy/logstep-retention", ilm_policy(30)) in changed.calls
+
+
+def test_sigv4_without_credentials_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from logstep.cli import main
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    assert main(["index", "status", "--endpoint", "https://search-x.eu-west-1.es.amazonaws.com"]) == 1
+    assert "aws-es signs with AWS credentials, and none were found" in capsys.readouterr().err
+
+
+def test_sigv4_signs_for_the_endpoints_service() -> None:
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from chalicelib.settings import SearchSettings
+
+    class Session:
+        region_name = "eu-west-1"
+
+        def get_credentials(self) -> Credentials:
+            return Credentials("AKIDEXAMPLE", "secret")
+
+    search = SearchSettings(
+        endpoint="https://c.eu-west-1.aoss.amazonaws.com", auth="aws-aoss", region="eu-west-1"
+    )
+    transport = index.transport_for(search, Session())
+    request = AWSRequest(method="GET", url=search.endpoint + "/_index_template/logstep")
+    transport._sign(request)
+    assert "/eu-west-1/aoss/aws4_request" in request.headers["Authorization"]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.delivery.search import HttpResponse, TransportError
 from chalicelib.indices import index_name
@@ -509,3 +511,21 @@ def test_sigv4_signs_for_the_endpoints_service() -> None:
     request = AWSRequest(method="GET", url=search.endpoint + "/_index_template/logstep")
     transport._sign(request)
     assert "/eu-west-1/aoss/aws4_request" in request.headers["Authorization"]
+
+
+@given(
+    prefix=st.from_regex(r"[a-z0-9][a-z0-9._-]{0,30}", fullmatch=True),
+    rotation=st.sampled_from(["OneHour", "OneDay", "OneWeek", "OneMonth", "NoRotation"]),
+    timestamp_ms=st.integers(min_value=0, max_value=4_102_444_800_000),
+    cluster=st.sampled_from([OPENSEARCH, OLD_OPENSEARCH, SERVERLESS, ELASTICSEARCH, ES_OSS]),
+)
+def test_every_built_template_is_a_valid_body_covering_the_delivery_indices(
+    prefix: str, rotation: str, timestamp_ms: int, cluster: Cluster
+) -> None:
+    from fnmatch import fnmatchcase
+
+    body = build_template(load_template(), cluster, prefix, SEARCH_JSON_FIELDS_KEY, "", rotation)
+    assert unknown_template_keys(body) == set()
+    name = index_name(prefix, rotation, timestamp_ms)
+    assert any(fnmatchcase(name, pattern) for pattern in body["index_patterns"])
+    assert body["template"]["mappings"]["properties"][SEARCH_JSON_FIELDS_KEY] == fields_mapping(cluster)[0]

@@ -510,7 +510,7 @@ def _install_template(
 ) -> Step:
     name = f"index template {template_name(prefix)}"
     path = f"/_index_template/{template_name(prefix)}"
-    if not cluster.serverless and not cluster.opensearch and cluster.version < COMPOSABLE_TEMPLATES_SINCE_ES:
+    if not cluster.opensearch and () < cluster.version < COMPOSABLE_TEMPLATES_SINCE_ES:
         raise IndexSetupError(f"{cluster.label} has no composable index templates (Elasticsearch 7.8+)")
     covers = f"{', '.join(body['index_patterns'])}"
     mapped = f"; {fields_key} mapped {fields_mapping(cluster)[1]}" if fields_key else ""

@@ -529,3 +529,9 @@ def test_every_built_template_is_a_valid_body_covering_the_delivery_indices(
     name = index_name(prefix, rotation, timestamp_ms)
     assert any(fnmatchcase(name, pattern) for pattern in body["index_patterns"])
     assert body["template"]["mappings"]["properties"][SEARCH_JSON_FIELDS_KEY] == fields_mapping(cluster)[0]
+
+
+def test_elasticsearch_before_composable_templates_is_refused() -> None:
+    cluster = ScriptedCluster({("GET", "/"): ok({"version": {"number": "7.7.1", "build_flavor": "default"}})})
+    with pytest.raises(IndexSetupError, match=r"Elasticsearch 7\.8\+"):
+        setup_index(cluster, "logstep", 0, quiet)  # type: ignore[arg-type]

@@ -285,12 +285,17 @@ class Settings:
             if isinstance(getattr(self, f.name), str)
         }
         templated = {name: value for name, value in fields.items() if _PLACEHOLDER.search(value)}
-        if not templated:
+        secret = self.search.secret_arn if self.search is not None else ""
+        if not templated and not _PLACEHOLDER.search(secret):
             return self
         values = arn_parts(invoked_function_arn)
-        filled: dict[str, Any] = {
-            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
-        }
+
+        def fill(value: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
+
+        filled: dict[str, Any] = {name: fill(value) for name, value in templated.items()}
+        if self.search is not None and _PLACEHOLDER.search(secret):
+            filled["search"] = dataclasses.replace(self.search, secret_arn=fill(secret))
         return dataclasses.replace(self, **filled)
 
 

@@ -95,3 +95,15 @@ def test_elasticsearch_with_an_api_key_secret() -> None:
     assert search is not None
     assert (search.auth, search.index_prefix, search.index_rotation) == ("api-key", "app-logs", "OneMonth")
     assert (search.bulk_bytes, search.bulk_documents) == (1048576, 100)
+
+
+def test_the_secret_arn_may_name_the_account_and_region_of_the_function() -> None:
+    settings = Settings.from_env(
+        {
+            **SEARCH,
+            "LOGSTEP_SEARCH_AUTH": "basic",
+            "LOGSTEP_SEARCH_SECRET_ARN": "arn:{partition}:secretsmanager:{region}:{account}:secret:es",
+        }
+    ).resolve("arn:aws:lambda:eu-west-1:123456789012:function:logstep-dev-put_batch")
+    assert settings.search is not None
+    assert settings.search.secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:es"

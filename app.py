@@ -18,7 +18,9 @@ from chalice.app import Chalice, CloudWatchEvent, CustomAuthorizer, IAMAuthorize
 
 from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
-from chalicelib.delivery import KinesisDelivery
+from chalicelib.delivery.outcome import Delivery
+from chalicelib.delivery.routing import delivery_for_chunk
+from chalicelib.delivery.search import HttpTransport, signer_for
 from chalicelib.errors import (
     ApiConfigurationError,
     ApiError,
@@ -31,7 +33,7 @@ from chalicelib.follows import Follower, FollowStore
 from chalicelib.ingest import Ingest, source_records_from_event
 from chalicelib.logs import LOGGER_NAME, configure, execution_of, log_event
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import ApiAuth, OnboardingSettings, Settings, follow_sweep_minutes
+from chalicelib.settings import ApiAuth, OnboardingSettings, SearchSettings, Settings, follow_sweep_minutes
 from chalicelib.subscriptions import SubscriptionService
 from chalicelib.transform import TransformOptions
 from chalicelib.validation import (
@@ -104,10 +106,23 @@ def _client(service: str) -> Any:
     return boto3.client(service)
 
 
+@cache
+def _search_transport(search: SearchSettings) -> HttpTransport:
+    # One per container: the secret is read once, SigV4 credentials refresh themselves.
+    credentials = boto3.Session().get_credentials
+
+    def frozen() -> Any:
+        return credentials().get_frozen_credentials()
+
+    sign = signer_for(search, frozen, _client("secretsmanager"))
+    return HttpTransport(search.endpoint, sign, search.timeout_seconds)
+
+
 def reset() -> None:
     """Forget settings and clients (the sandbox calls this when it starts a fresh account)."""
     _settings.cache_clear()
     _client.cache_clear()
+    _search_transport.cache_clear()
     _onboarding_settings.cache_clear()
 
 
@@ -142,19 +157,30 @@ def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task Transform: envelopes -> documents in delivery chunks."""
     settings = _settings(_arn(context))
     options = TransformOptions(output_format=settings.output_format, json_fields_key=settings.json_fields_key)
+    destination = steps.ChunkDestination(
+        stream=settings.destination_stream,
+        search=settings.search if settings.delivery_mode == "search" else None,
+    )
     with _observed("transform", event, context) as metrics:
         return steps.transform_batch(
-            event, _store(settings), settings.delivery, options, metrics, settings.packing
+            event, _store(settings), settings.delivery, options, metrics, settings.packing, destination
         )
 
 
 @app.lambda_function(name="put_batch")
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Task PutBatch (inside the Map): send one chunk's pending records."""
+    """Task PutBatch (inside the Map): send one chunk's pending records (stream or _bulk)."""
     settings = _settings(_arn(context))
-    delivery = KinesisDelivery(_client("kinesis"), settings.destination_stream, settings.delivery)
+
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def delivery_for(kind: str, target: str) -> Delivery:
+        kinesis = functools.partial(_client, "kinesis")
+        return delivery_for_chunk(settings, kinesis, _search_transport, kind, target, time_left)
+
     with _observed("put_batch", event, context) as metrics:
-        return steps.put_batch(event, _store(settings), delivery, settings.destination_stream, metrics)
+        return steps.put_batch(event, _store(settings), delivery_for, metrics)
 
 
 @app.lambda_function(name="summarize")

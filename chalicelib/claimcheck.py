@@ -10,6 +10,8 @@ to ten times that, so every step reads and writes S3 objects named from the run 
     runs/<execution name>/chunks.json        the chunk list, written once every chunk is
                                              (partial chunks of a failed Transform have none)
     runs/<execution name>/pending/NNNNN.bin  what a chunk still has to send (empty: done)
+    runs/<execution name>/rejected/NNNNN.json why the cluster refused a chunk's pending
+                                             items (search delivery: 400-class item errors)
     runs/<execution name>/oversize/<id>.json originals of documents truncated to fit a record
     runs/<execution name>/summary.json       the run's final counts
 
@@ -55,6 +57,11 @@ def manifest_key(run: str) -> str:
 def pending_key(run: str, index: int) -> str:
     """Where put_batch keeps what chunk ``index`` still has to send."""
     return f"{run}pending/{index:05d}.bin"
+
+
+def rejected_key(run: str, index: int) -> str:
+    """Where put_batch keeps the cluster's reasons for refusing chunk ``index``'s items."""
+    return f"{run}rejected/{index:05d}.json"
 
 
 class ClaimCheck:
@@ -137,11 +144,14 @@ class ClaimCheck:
         return sorted(keys)
 
 
-def delivery_keys(run: str, chunk_keys: Sequence[str]) -> list[str]:
+def delivery_keys(run: str, chunk_keys: Sequence[str], search: bool = False) -> list[str]:
     """The objects a run needs only until its records are delivered."""
     keys = [f"{run}raw.json", f"{run}decoded.jsonl", manifest_key(run)]
     for index, chunk in enumerate(chunk_keys):
         keys += [chunk, pending_key(run, index)]
+    if search:
+        # Reasons of items refused on an earlier attempt and delivered since (replay).
+        keys += [rejected_key(run, index) for index in range(len(chunk_keys))]
     return keys
 
 

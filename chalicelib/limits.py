@@ -44,3 +44,18 @@ AGGREGATED_RECORD_BYTES = 25_000
 
 # Execution names: 1-80 characters of [A-Za-z0-9-_].
 MAX_EXECUTION_NAME_CHARS = 80
+
+# Search delivery (LOGSTEP_DELIVERY=search): one _bulk request carries at most this many
+# bytes. Amazon OpenSearch Service caps an HTTP request payload by instance type, 10 MiB
+# on the smallest ones (t2/t3 small and medium, m3/r3 medium):
+# https://docs.aws.amazon.com/opensearch-service/latest/developerguide/limits.html
+# ("Network limits": "Maximum size of HTTP request payloads"). Half of that leaves room
+# for the action lines and for clusters behind proxies with lower limits, and is in the
+# 5-15 MB range Elasticsearch recommends for bulk requests
+# (https://www.elastic.co/guide/en/elasticsearch/reference/current/tune-for-indexing-speed.html).
+MAX_BULK_BYTES = 5 * 1024 * 1024
+# ... and at most this many documents (a cluster's write queue counts items).
+MAX_BULK_DOCUMENTS = 5_000
+# Seconds one _bulk request may take before it counts as a (retryable) timeout; put_batch
+# runs for at most 110 s (.chalice/config.json), and a chunk is a handful of requests.
+BULK_TIMEOUT_SECONDS = 30

@@ -7,9 +7,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import limits
 from chalicelib.errors import ConfigurationError
+from chalicelib.indices import ROTATIONS, valid_index_prefix
 
 # Placeholders a stage's committed config may use in resource names, filled from the
 # Lambda's own ARN at run time (see Settings.resolve): bucket names are global, so they
@@ -29,6 +31,103 @@ class DeliveryLimits:
 
 
 OUTPUT_RECORDS = ("single", "aggregated")
+# How documents leave (LOGSTEP_DELIVERY): the destination stream, or the cluster's _bulk API.
+DELIVERIES = ("kinesis", "search")
+# How put_batch authenticates to the cluster (LOGSTEP_SEARCH_AUTH): SigV4 for Amazon
+# OpenSearch Service (service ``es``) or Serverless (``aoss``), an Elasticsearch API key
+# or basic auth from Secrets Manager, or nothing (a local cluster, e.g. the sandbox's).
+SEARCH_AUTHS = ("aws-es", "aws-aoss", "api-key", "basic", "none")
+SECRET_AUTHS = ("api-key", "basic")
+# JSON log fields go under this key by default in search mode (mapped flat_object /
+# flattened by the index template), so two services that put different types under the
+# same field name cannot get each other's documents rejected. LOGSTEP_JSON_FIELDS_KEY=none
+# keeps them at the top level.
+SEARCH_JSON_FIELDS_KEY = "fields"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Where and how the search delivery writes: the cluster, its auth, the indices."""
+
+    endpoint: str
+    auth: str
+    secret_arn: str = ""
+    index_prefix: str = "logstep"
+    index_rotation: str = "OneDay"
+    bulk_bytes: int = limits.MAX_BULK_BYTES
+    bulk_documents: int = limits.MAX_BULK_DOCUMENTS
+    timeout_seconds: int = limits.BULK_TIMEOUT_SECONDS
+    # SigV4's region: the endpoint's own (search-x.REGION.es.amazonaws.com), else the Lambda's.
+    region: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], integer: Any) -> SearchSettings:
+        """Read and check LOGSTEP_SEARCH_* and LOGSTEP_INDEX_* (ConfigurationError if invalid)."""
+        endpoint = environ.get("LOGSTEP_SEARCH_ENDPOINT", "").strip().rstrip("/")
+        if not endpoint:
+            raise ConfigurationError("LOGSTEP_DELIVERY=search needs LOGSTEP_SEARCH_ENDPOINT (https://...)")
+        parts = urlsplit(endpoint)
+        scheme, host = parts.scheme, parts.hostname or ""
+        local = scheme == "http" and host in _LOOPBACK_HOSTS
+        if not host or (scheme != "https" and not local):
+            raise ConfigurationError(
+                f"LOGSTEP_SEARCH_ENDPOINT={endpoint!r}: use https:// (plain http only for a "
+                "cluster on this host, such as the sandbox's)"
+            )
+        auth = environ.get("LOGSTEP_SEARCH_AUTH", "") or default_search_auth(host)
+        if auth not in SEARCH_AUTHS:
+            raise ConfigurationError(
+                f"LOGSTEP_SEARCH_AUTH={auth!r}: use one of {', '.join(SEARCH_AUTHS)}"
+                + ("" if auth else " (it cannot be guessed from the endpoint)")
+            )
+        secret_arn = environ.get("LOGSTEP_SEARCH_SECRET_ARN", "")
+        if auth in SECRET_AUTHS and not secret_arn.startswith("arn:"):
+            raise ConfigurationError(
+                f"LOGSTEP_SEARCH_AUTH={auth} needs LOGSTEP_SEARCH_SECRET_ARN, the ARN of the "
+                "Secrets Manager secret that holds the credentials"
+            )
+        prefix = environ.get("LOGSTEP_INDEX_PREFIX", "") or "logstep"
+        if not valid_index_prefix(prefix):
+            raise ConfigurationError(
+                f"LOGSTEP_INDEX_PREFIX={prefix!r}: lowercase letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit"
+            )
+        rotation = environ.get("LOGSTEP_INDEX_ROTATION", "") or "OneDay"
+        if rotation not in ROTATIONS:
+            raise ConfigurationError(
+                f"LOGSTEP_INDEX_ROTATION={rotation!r}: use one of {', '.join(ROTATIONS)}"
+            )
+        return cls(
+            endpoint=endpoint,
+            auth=auth,
+            secret_arn=secret_arn,
+            index_prefix=prefix,
+            index_rotation=rotation,
+            bulk_bytes=integer("LOGSTEP_MAX_BULK_BYTES", limits.MAX_BULK_BYTES),
+            bulk_documents=integer("LOGSTEP_MAX_BULK_DOCUMENTS", limits.MAX_BULK_DOCUMENTS),
+            timeout_seconds=integer("LOGSTEP_BULK_TIMEOUT_SECONDS", limits.BULK_TIMEOUT_SECONDS),
+            region=endpoint_region(host)
+            or environ.get("AWS_REGION", "")
+            or environ.get("AWS_DEFAULT_REGION", ""),
+        )
+
+
+def default_search_auth(host: str) -> str:
+    """The auth an endpoint's host implies (AWS's domains), or "" when it does not say."""
+    if host.endswith(".es.amazonaws.com"):
+        return "aws-es"
+    if host.endswith(".aoss.amazonaws.com"):
+        return "aws-aoss"
+    return ""
+
+
+def endpoint_region(host: str) -> str:
+    """REGION of search-x.REGION.es.amazonaws.com / x.REGION.aoss.amazonaws.com, else ""."""
+    parts = host.split(".")
+    if len(parts) >= 5 and parts[-3] in ("es", "aoss") and parts[-2:] == ["amazonaws", "com"]:
+        return parts[-4]
+    return ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +161,9 @@ class Settings:
     # Keep a succeeded run's raw batch, envelopes and chunks until the lifecycle rule
     # expires them (for debugging); by default summarize deletes them.
     keep_delivered_runs: bool = False
+    # kinesis (the destination stream) or search (the cluster's _bulk API).
+    delivery_mode: str = "kinesis"
+    search: SearchSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -110,19 +212,47 @@ class Settings:
                 f"{delivery.record_bytes} (LOGSTEP_MAX_RECORD_BYTES)"
             )
         packing = RecordPacking(output_records=output_records, aggregated_record_bytes=target)
+        mode = environ.get("LOGSTEP_DELIVERY", "") or "kinesis"
+        if mode not in DELIVERIES:
+            raise ConfigurationError(f"LOGSTEP_DELIVERY={mode!r}: use {' or '.join(DELIVERIES)}")
+        # Read whenever an endpoint is set: runs made for the search delivery keep using it
+        # after the stage switches back to kinesis.
+        search = (
+            SearchSettings.from_env(environ, integer)
+            if mode == "search" or environ.get("LOGSTEP_SEARCH_ENDPOINT")
+            else None
+        )
+        if mode == "search" and packing.aggregated:
+            raise ConfigurationError(
+                "LOGSTEP_OUTPUT_RECORDS=aggregated packs documents into Kinesis records; "
+                "LOGSTEP_DELIVERY=search writes documents to the cluster: use single"
+            )
+        json_fields_key = environ.get("LOGSTEP_JSON_FIELDS_KEY", "")
+        if not json_fields_key and mode == "search":
+            json_fields_key = SEARCH_JSON_FIELDS_KEY
+        if json_fields_key == "none":
+            json_fields_key = ""
         return cls(
             stage=environ.get("LOGSTEP_STAGE", "dev"),
             source_stream=environ.get("LOGSTEP_SOURCE_STREAM", ""),
-            destination_stream=required("LOGSTEP_DESTINATION_STREAM"),
+            # In search mode only runs made before a switch from kinesis need the stream
+            # (their chunks name it themselves).
+            destination_stream=(
+                required("LOGSTEP_DESTINATION_STREAM")
+                if mode == "kinesis"
+                else environ.get("LOGSTEP_DESTINATION_STREAM", "")
+            ),
             bucket=required("LOGSTEP_BUCKET"),
             state_machine_arn=environ.get("LOGSTEP_STATE_MACHINE_ARN", ""),
             state_machine_name=environ.get("LOGSTEP_STATE_MACHINE_NAME", ""),
             delivery=delivery,
             output_format=output_format,
-            json_fields_key=environ.get("LOGSTEP_JSON_FIELDS_KEY", ""),
+            json_fields_key=json_fields_key,
             packing=packing,
             log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "INFO")),
             keep_delivered_runs=_flag(environ, "LOGSTEP_KEEP_DELIVERED_RUNS"),
+            delivery_mode=mode,
+            search=search,
         )
 
     def resolve_state_machine_arn(self, invoked_function_arn: str) -> str:
@@ -155,12 +285,17 @@ class Settings:
             if isinstance(getattr(self, f.name), str)
         }
         templated = {name: value for name, value in fields.items() if _PLACEHOLDER.search(value)}
-        if not templated:
+        secret = self.search.secret_arn if self.search is not None else ""
+        if not templated and not _PLACEHOLDER.search(secret):
             return self
         values = arn_parts(invoked_function_arn)
-        filled: dict[str, Any] = {
-            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
-        }
+
+        def fill(value: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
+
+        filled: dict[str, Any] = {name: fill(value) for name, value in templated.items()}
+        if self.search is not None and _PLACEHOLDER.search(secret):
+            filled["search"] = dataclasses.replace(self.search, secret_arn=fill(secret))
         return dataclasses.replace(self, **filled)
 
 

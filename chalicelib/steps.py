@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,16 @@ from chalicelib.batching import (
     pack_chunks,
     partition_key_for,
 )
-from chalicelib.claimcheck import ClaimCheck, chunk_key, delivery_keys, manifest_key, pending_key
-from chalicelib.delivery import KinesisDelivery
+from chalicelib.bulk import bulk_record, document_id, error_class
+from chalicelib.claimcheck import (
+    ClaimCheck,
+    chunk_key,
+    delivery_keys,
+    manifest_key,
+    pending_key,
+    rejected_key,
+)
+from chalicelib.delivery.outcome import Delivery
 from chalicelib.envelope import (
     ControlMessage,
     Envelope,
@@ -39,9 +48,10 @@ from chalicelib.errors import (
     MalformedStateError,
     RecordsThrottledError,
 )
+from chalicelib.indices import index_name
 from chalicelib.logs import log_event
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import DeliveryLimits, RecordPacking
+from chalicelib.settings import DeliveryLimits, RecordPacking, SearchSettings
 from chalicelib.transform import TransformOptions, document_for, serialise_envelope
 
 SINGLE_RECORDS = RecordPacking()
@@ -151,6 +161,7 @@ def transform_batch(
     options: TransformOptions,
     metrics: MetricsRecorder,
     packing: RecordPacking = SINGLE_RECORDS,
+    destination: ChunkDestination | None = None,
 ) -> dict[str, Any]:
     """Decoded envelopes -> documents -> delivery chunks in S3; returns the chunk references.
 
@@ -159,7 +170,14 @@ def transform_batch(
     then packed into KPL aggregated records of up to ``packing.aggregated_record_bytes``;
     chunks, PutRecords calls, pending sets and replay all work on those Kinesis records
     unchanged, so a retry resends only the aggregated records that failed.
+
+    For the search delivery (``destination.search``) each record is a bulk item instead:
+    the ``create`` action line (index from the event's time, ``_id`` from its identity)
+    and the document. Every chunk reference names its delivery and target, so the run
+    is delivered the way it was made even if the stage switches delivery meanwhile.
     """
+    destination = destination or ChunkDestination()
+    search = destination.search
     ref = RunRef.from_state(state)
     blob = store.get(f"{ref.run}decoded.jsonl")
     counters = {"documents": 0, "oversize": 0, "parseErrors": 0}
@@ -174,7 +192,15 @@ def transform_batch(
             result = serialise_envelope(envelope, options, native.ACTIVE)
             counters["parseErrors"] += result.parse_errors
             for event, data in zip(envelope.events, result.records, strict=True):
-                key = partition_key_for(event.id)
+                if search is None:
+                    key = partition_key_for(event.id)
+                else:
+                    record = bulk_record(
+                        index_name(search.index_prefix, search.index_rotation, event.timestamp),
+                        document_id(envelope.owner, envelope.log_group, envelope.log_stream, event.id),
+                        b"",
+                    )
+                    key = record.partition_key
                 if len(data) + len(key) > limits.record_bytes:
                     original = f"{ref.run}oversize/{event.id}.json"
                     store.put(original, data)
@@ -193,7 +219,14 @@ def transform_batch(
         body = encode_records(chunk)
         store.put(key, body)
         chunks.append(
-            {"key": key, "records": len(chunk), "bytes": len(body), "arrival": state.get("arrival", 0)}
+            {
+                "key": key,
+                "records": len(chunk),
+                "bytes": len(body),
+                "arrival": state.get("arrival", 0),
+                "delivery": destination.kind,
+                "target": destination.target,
+            }
         )
     # Written last: replay trusts a run's chunks only when this exists (a Transform that
     # failed part-way leaves some chunks, not all of them).
@@ -204,11 +237,32 @@ def transform_batch(
     return {**state, **counters, "chunks": chunks}
 
 
+@dataclass(frozen=True)
+class ChunkDestination:
+    """What a run's chunks are made for: the destination stream, or a cluster's _bulk."""
+
+    stream: str = ""
+    search: SearchSettings | None = None
+
+    @property
+    def kind(self) -> str:
+        """``kinesis`` or ``search``."""
+        return "kinesis" if self.search is None else "search"
+
+    @property
+    def target(self) -> str:
+        """The stream's name or the cluster's endpoint."""
+        return self.stream if self.search is None else self.search.endpoint
+
+
+# put_batch gets its delivery from the chunk: (kind, recorded target) -> Delivery.
+DeliveryFor = Callable[[str, str], Delivery]
+
+
 def put_batch(
     state: dict[str, Any],
     store: ClaimCheck,
-    delivery: KinesisDelivery,
-    stream: str,
+    delivery_for: DeliveryFor,
     metrics: MetricsRecorder,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
@@ -218,7 +272,12 @@ def put_batch(
     ``pending/NNNNN.bin`` before raising, so the state machine's Retry resends only those
     records. An empty pending object marks the chunk done: an invocation repeated after
     success (a Lambda service retry) sends nothing. A crash between PutRecords and that
-    write resends the chunk: duplicates, never loss (documents carry cloudwatch.id).
+    write resends the chunk: duplicates, never loss (documents carry cloudwatch.id); in
+    the search delivery the resent items answer 409 and the index keeps one copy.
+
+    The chunk names its delivery (chunks made before delivery was recorded are Kinesis
+    records); a search item the cluster refused for good (400-class) stays in the pending
+    set with the cluster's reason in ``rejected/NNNNN.json``, for the cause and replay.
     """
     ref = RunRef.from_state(state)
     index = state.get("index")
@@ -230,8 +289,17 @@ def put_batch(
     records = decode_records(blob)
     if not records:
         return {"index": index, "delivered": 0, "calls": 0}
+    delivery: Delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))
     outcome = delivery.send(records)
-    store.put(pending, encode_records(outcome.pending), metadata={"stream": stream})
+    if outcome.rejections:
+        # Before the pending set: the reasons must exist whenever a pending set holds a
+        # rejected item (a crash in between leaves reasons for items still to send).
+        store.put(rejected_key(ref.run, index), jsoncodec.dumps({"documents": outcome.rejections}))
+    store.put(
+        pending,
+        encode_records(outcome.pending),
+        metadata={"delivery": delivery.kind, "target": delivery.target[:1024]},
+    )
     metrics.add("RecordsDelivered", outcome.delivered)
     # In aggregated mode a Kinesis record carries many documents; dashboards compare
     # documents delivered with DocumentsOut.
@@ -241,7 +309,13 @@ def put_batch(
     metrics.add("RecordsThrottled", len(outcome.retryable))
     metrics.add("RecordsRejected", len(outcome.rejected))
     metrics.add("CallsThrottled", outcome.throttled_calls)
-    metrics.add("PutRecordsCalls", outcome.calls)
+    if delivery.kind == "search":
+        metrics.add("BulkRequests", outcome.calls)
+        metrics.add("BulkItemsThrottled", len(outcome.retryable))
+        metrics.add("DocumentsRejected", len(outcome.rejected))
+        metrics.add("DuplicatesSuppressed", outcome.duplicates)
+    else:
+        metrics.add("PutRecordsCalls", outcome.calls)
     metrics.metric_set().add_many("BatchFillRecords", [n for n, _ in outcome.call_sizes])
     metrics.metric_set().add_many("BatchFillBytes", [b for _, b in outcome.call_sizes])
     arrival = chunk.get("arrival")
@@ -257,8 +331,26 @@ def put_batch(
             raise DeliveryThrottledError(summary)
         raise RecordsThrottledError(summary)
     if outcome.rejected:
+        reasons = sorted({error_class(str(r["error"])) for r in outcome.rejections})
+        if reasons:
+            summary += f"; refused by the cluster: {'; '.join(reasons[:5])}"
         raise DeliveryRejectedError(summary)
     return {"index": index, "delivered": outcome.delivered, "calls": outcome.calls}
+
+
+def _rejections(store: ClaimCheck, run: str, index: int, pending: list[Record]) -> list[dict[str, Any]]:
+    """The cluster's reasons for the rejected items still in a chunk's pending set."""
+    blob = store.get_optional(rejected_key(run, index))
+    if not blob:
+        return []
+    keys = {record.partition_key for record in pending}
+    documents = jsoncodec.loads(blob).get("documents", [])
+    return [
+        d
+        for d in documents
+        if isinstance(d, dict)
+        and bulk_record(str(d.get("_index")), str(d.get("_id")), b"").partition_key in keys
+    ]
 
 
 def summarize(
@@ -288,14 +380,15 @@ def summarize(
         count = count_documents(pending_records)
         if count:
             pending_total += count
-            pending_chunks.append(
-                {
-                    "index": index,
-                    "records": count,
-                    "kinesisRecords": len(pending_records),
-                    "error": item.get("error"),
-                }
-            )
+            entry: dict[str, Any] = {
+                "index": index,
+                "records": count,
+                "kinesisRecords": len(pending_records),
+                "error": item.get("error"),
+            }
+            if item.get("error") == "DeliveryRejectedError":
+                entry["rejections"] = _rejections(store, ref.run, index, pending_records)
+            pending_chunks.append(entry)
     documents = int(state.get("documents", 0))
     summary: dict[str, Any] = {
         "documents": documents,
@@ -312,25 +405,38 @@ def summarize(
         packed = ""
         if kinesis_pending != pending_total:
             packed = f" (in {kinesis_pending} aggregated Kinesis records)"
+        rejections = [r for c in pending_chunks for r in c.get("rejections", [])]
+        refusals = ""
+        if rejections:
+            reasons = Counter(error_class(str(r.get("error", ""))) for r in rejections)
+            listed_reasons = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+            refusals = (
+                f" The cluster refused {len(rejections)} of them for good ({listed_reasons}); "
+                f"each one's reason is in {store.uri(ref.run + 'rejected/')}. Fix the index "
+                "mapping (or the template), then replay."
+            )
         cause = (
             f"{pending_total} of {documents} records were not delivered after retries{packed} "
             f"({', '.join(errors)}). They are kept at "
-            f"{store.uri(ref.run + 'pending/')} ({listed}). "
+            f"{store.uri(ref.run + 'pending/')} ({listed}).{refusals} "
             f"Replay them with: logstep replay <this execution's ARN> (execution {execution})."
         )[:MAX_CAUSE_CHARS]
+        summary["rejected"] = len(rejections)
     summary["cause"] = cause
     summary["deliveryChunks"] = len(chunks)
     metrics.add("RecordsPending", pending_total)
     metrics.add("ChunksPending", len(pending_chunks))
     # The summary first: it is what says the run delivered once its batch is deleted (a
     # failed write here leaves everything in place; replay reads it).
-    store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": pending_chunks}))
+    summary_chunks = [{k: v for k, v in c.items() if k != "rejections"} for c in pending_chunks]
+    store.put(f"{ref.run}summary.json", jsoncodec.dumps({**summary, "chunks": summary_chunks}))
     summary["objectsDeleted"] = 0
     # Delete only what is known delivered: every chunk has a delivery that did not fail.
     succeeded = {d.get("index") for d in deliveries if isinstance(d, dict) and not d.get("failed")}
     all_delivered = succeeded >= set(range(len(chunks)))
     if not pending_total and not failed and all_delivered and not keep_delivered:
-        keys = delivery_keys(ref.run, [str(c["key"]) for c in chunks if isinstance(c, dict)])
+        search = any(isinstance(c, dict) and c.get("delivery") == "search" for c in chunks)
+        keys = delivery_keys(ref.run, [str(c["key"]) for c in chunks if isinstance(c, dict)], search)
         refused = store.delete(keys)
         summary["objectsDeleted"] = len(keys) - len(refused)
         if refused:

@@ -92,6 +92,9 @@ class FunctionStats:
     errors: int = 0
     duration_ms: float = 0.0
     billed_ms: int = 0
+    # CPU time of the handler's thread: what a Lambda pays for beyond waiting on the network
+    # (the sandbox's search server is an emulator, slower than a cluster; README "What it costs").
+    cpu_ms: float = 0.0
     error_types: Counter[str] = field(default_factory=Counter)
 
 
@@ -444,6 +447,7 @@ class Sandbox:
             deadline=time.monotonic() + 900,
         )
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         error: dict[str, Any] | None = None
         result: Any = None
         try:
@@ -457,10 +461,12 @@ class Sandbox:
         except Exception as e:  # Lambda reports any exception as errorType/errorMessage
             error = {"errorType": type(e).__name__, "errorMessage": str(e), "stackTrace": []}
         elapsed_ms = (time.perf_counter() - started) * 1000
+        cpu_ms = (time.thread_time() - cpu_started) * 1000
         with self._stats_lock:
             stats = self.function_stats.setdefault(name, FunctionStats())
             stats.invocations += 1
             stats.duration_ms += elapsed_ms
+            stats.cpu_ms += cpu_ms
             stats.billed_ms += max(1, math.ceil(elapsed_ms))
             if error is not None:
                 stats.errors += 1

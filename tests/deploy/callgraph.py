@@ -252,6 +252,31 @@ class CallGraph:
                     return found
         return None
 
+    def _partial_target(self, module: str, call: ast.Call) -> str | None:
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name != "partial" or not call.args or not isinstance(call.args[0], ast.Name):
+            return None
+        target = self._resolve_name(module, call.args[0].id)
+        return target if target in self.functions else None
+
+    def _implementations(self, method: str) -> set[str]:
+        """A Protocol method's implementations: the same method of every class that has all
+        of the Protocol's methods (a call through the Protocol may reach any of them)."""
+        cls = self.function_class.get(method)
+        if cls is None or not any(
+            isinstance(b, ast.Name) and b.id == "Protocol" for b in self.classes[cls].bases
+        ):
+            return set()
+        wanted = {f.name for f in self.classes[cls].body if isinstance(f, ast.FunctionDef)}
+        name = method.rsplit(".", 1)[-1]
+        out: set[str] = set()
+        for other, node in self.classes.items():
+            have = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+            if other != cls and wanted <= have:
+                out.add(f"{other}.{name}")
+        return out
+
     def _local_types(self, module: str, fn: ast.FunctionDef, cls: str | None) -> dict[str, str]:
         names = self._param_types(module, fn)
         for _ in range(2):  # assignments may build on each other
@@ -285,6 +310,12 @@ class CallGraph:
                 continue
             if target in self.functions:
                 edges.add(target)
+                edges.update(self._implementations(target))
+                continue
+            partial = self._partial_target(module, node)
+            if partial is not None:
+                # functools.partial(f, ...) hands f on to be called: follow it.
+                edges.add(partial)
                 continue
             if isinstance(node.func, ast.Attribute):
                 self._maybe_boto(qualname, node, names, module, cls)

@@ -76,7 +76,9 @@ def test_decode_transform_put_batch_summarize_chain_through_s3(aws: dict[str, An
     transformed = client.lambda_.invoke("transform", decoded).payload
     assert transformed["documents"] == 5
     (chunk,) = transformed["chunks"]
-    assert set(chunk) == {"key", "records", "bytes", "arrival"}  # references and counts only
+    # references and counts only, plus the delivery the chunk was made for
+    assert set(chunk) == {"key", "records", "bytes", "arrival", "delivery", "target"}
+    assert (chunk["delivery"], chunk["target"]) == ("kinesis", DESTINATION)
     item = {"bucket": state["bucket"], "run": state["run"], "index": 0, "chunk": chunk}
     assert client.lambda_.invoke("put_batch", item).payload == {
         "index": 0,

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.batching import Record
-from chalicelib.delivery import KinesisDelivery
+from chalicelib.delivery.kinesis import KinesisDelivery
 from chalicelib.errors import DeliveryRejectedError
 from chalicelib.settings import DeliveryLimits
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.batching import Record, plan_requests
+from chalicelib.delivery.outcome import DeliveryOutcome
 from chalicelib.errors import DeliveryRejectedError
 from chalicelib.settings import DeliveryLimits
 
@@ -36,26 +36,6 @@ RETRYABLE_CALL_ERRORS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What one attempt at sending a set of records achieved."""
-
-    delivered: int
-    retryable: list[Record]
-    rejected: list[Record]
-    calls: int
-    throttled_calls: int
-    bytes_sent: int
-    error_counts: dict[str, int] = field(default_factory=dict)
-    # (records, bytes) of every call that reached the stream: the batch fill.
-    call_sizes: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def pending(self) -> list[Record]:
-        """Every record not written, retryable first, in their original order within each group."""
-        return self.retryable + self.rejected
-
-
 class KinesisDelivery:
     """Sends records to one stream with as many PutRecords calls as the limits need."""
 
@@ -63,6 +43,16 @@ class KinesisDelivery:
         self._kinesis = kinesis
         self._stream = stream_name
         self._limits = limits
+
+    @property
+    def kind(self) -> str:
+        """Always ``kinesis``."""
+        return "kinesis"
+
+    @property
+    def target(self) -> str:
+        """The destination stream's name."""
+        return self._stream
 
     def send(self, records: Sequence[Record]) -> DeliveryOutcome:
         """Send every record once; report which still need sending and why.

@@ -206,6 +206,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 )
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.headers.get("Content-Type", "application/json")
+        except (urllib.error.URLError, OSError) as e:
+            # The server itself is gone or stuck: a gateway's 502, retryable for the pipeline.
+            body = {"error": {"type": "bad_gateway", "reason": f"search server: {e}"}, "status": 502}
+            return 502, json.dumps(body).encode(), "application/json"
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -215,11 +219,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             status, out, content_type = self._bulk(body)
         else:
             status, out, content_type = self._forward(self.command, body)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout): it resends, and create + _id answers 409.
+            self.close_connection = True
 
     def _bulk(self, body: bytes) -> tuple[int, bytes, str]:
         faults = self.server.faults
@@ -291,6 +299,10 @@ class SearchSandbox:
             "LOGSTEP_SEARCH_ENDPOINT": self.proxy_url,
             "LOGSTEP_SEARCH_AUTH": "none",
             "LOGSTEP_INDEX_PREFIX": index_prefix,
+            # osmem indexes ~2,000 documents/s on a shared machine, far slower than a cluster:
+            # a 5,000-document bulk can take longer than the 30 s default (the resend would
+            # only meet 409s, but wastes the sandbox's time).
+            "LOGSTEP_BULK_TIMEOUT_SECONDS": "120",
         }
 
     def __enter__(self) -> SearchSandbox:

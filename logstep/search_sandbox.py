@@ -208,8 +208,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return e.code, e.read(), e.headers.get("Content-Type", "application/json")
         except (urllib.error.URLError, OSError) as e:
             # The server itself is gone or stuck: a gateway's 502, retryable for the pipeline.
-            body = {"error": {"type": "bad_gateway", "reason": f"search server: {e}"}, "status": 502}
-            return 502, json.dumps(body).encode(), "application/json"
+            answer = {"error": {"type": "bad_gateway", "reason": f"search server: {e}"}, "status": 502}
+            return 502, json.dumps(answer).encode(), "application/json"
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -776,6 +776,11 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for path in args.summaries:
         usage = usage_from_summary(json.loads(Path(path).read_text()))
+        if usage.delivery == "search" and a.bulk_wait_ms is None and BULK_WAIT not in prices.assumptions:
+            raise SystemExit(
+                f"logstep cost: {path} is a search-delivery run and the price table has no "
+                f'"assumptions": {{"{BULK_WAIT}": ...}}: add it, or pass --bulk-wait-ms'
+            )
         notes = [describe(usage)]
         lines = bill(usage, prices, a)
         if args.events_per_day is not None:

@@ -206,3 +206,13 @@ def test_command_states_the_assumption(tmp_path: Path, capsys: pytest.CaptureFix
     data = json.loads(capsys.readouterr().out)
     assert "250 ms per _bulk request (--bulk-wait-ms)" in data[-1]["assumptions"]
     assert data[0]["totals"]["per_gb"] * GIB > 0
+
+
+def test_a_price_table_without_the_latency_asks_for_one(tmp_path: Path) -> None:
+    table = json.loads(cost.PRICES_PATH.read_text())
+    del table["assumptions"]
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(table))
+    with pytest.raises(SystemExit, match="--bulk-wait-ms"):
+        cost.run(run_command(tmp_path, "--prices", str(prices)))
+    assert cost.run(run_command(tmp_path, "--prices", str(prices), "--bulk-wait-ms", "300")) == 0

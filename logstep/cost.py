@@ -61,6 +61,9 @@ class FunctionUsage:
     invocations: float
     billed_ms: float
     memory_mb: int
+    # CPU time of the handler's thread (the sandbox measures it; None where unknown, as on a
+    # deployed stage). Search delivery prices put_batch from it (see bulk_wait_ms).
+    cpu_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,10 @@ class Usage:
     # Claim-check bytes written and deleted again when their run delivered (claimcheck_bytes
     # is what stays).
     claimcheck_transient_bytes: float = 0.0
+    # LOGSTEP_DELIVERY: "kinesis" (destination stream, then Firehose) or "search" (_bulk
+    # straight to the cluster: no destination stream, no Firehose).
+    delivery: str = "kinesis"
+    bulk_requests: float = 0.0  # _bulk requests put_batch sent (search delivery)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ class Assumptions:
     # S3 and Kinesis inside them: priced as measured, with this range around them.
     duration_low: float = 0.5
     duration_high: float = 3.0
+    # Search delivery: what one _bulk request waits on a real cluster (prices.json
+    # "assumptions"); None: the table's value.
+    bulk_wait_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,16 @@ class Prices:
     values: Mapping[str, float]
     sources: Mapping[str, Mapping[str, str]]
     region: str
+    # Figures that are not prices but assumptions (e.g. search.bulk_request_ms), each with
+    # value, low, high and where it comes from.
+    assumptions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
+
+    def assumed(self, name: str, which: str = "value") -> float:
+        """An assumption's value (or its ``low`` / ``high``)."""
+        return float(self.assumptions[name][which])
 
 
 def load_prices(path: Path | None = None, region: str | None = None) -> Prices:
@@ -152,7 +169,8 @@ def load_prices(path: Path | None = None, region: str | None = None) -> Prices:
     }
     for name in overrides:
         sources[name] = {**sources.get(name, {}), "region": region}
-    return Prices(values=values, sources=sources, region=region)
+    assumptions = {name: dict(item) for name, item in (data.get("assumptions") or {}).items()}
+    return Prices(values=values, sources=sources, region=region, assumptions=assumptions)
 
 
 def _stream(data: Mapping[str, Any]) -> StreamUsage:
@@ -178,6 +196,7 @@ def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
             invocations=float(f["invocations"]),
             billed_ms=float(f["billed_ms"]),
             memory_mb=int(f["memory_mb"]),
+            cpu_ms=float(f["cpu_ms"]) if "cpu_ms" in f else None,
         )
         for name, f in sorted(summary.get("lambda", {}).items())
     )
@@ -188,8 +207,17 @@ def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
     get_like = sum(n for op, n in s3.items() if not op.startswith((*S3_PUT_LIKE, "Delete")))
     claimcheck = summary.get("claimcheck") or {}
     kept = float(claimcheck.get("bytes", 0))
+    delivery = str(summary.get("delivery") or "kinesis")
+    search = summary.get("search") or {}
     destination = _stream(summary.get("put_records", {}))
     documents = _stream(summary.get("destination_documents") or summary.get("put_records", {}))
+    if delivery == "search":
+        # No destination stream: the documents are the bulk items put_batch sent.
+        destination = StreamUsage(records=0.0, bytes=0.0, units={})
+        items = float(search.get("items_sent", 0))
+        item_bytes = float(search.get("item_bytes", 0))
+        units = {k: float(v) for k, v in (search.get("units") or {}).items()}
+        documents = StreamUsage(records=items, bytes=item_bytes, units=units)
     return Usage(
         events=float(summary["events_in"]),
         log_bytes=float(summary["log_bytes_in"]),
@@ -207,6 +235,8 @@ def usage_from_summary(summary: Mapping[str, Any]) -> Usage:
         documents=documents,
         output_records=str(summary.get("output_records", "single")),
         settings=dict(summary.get("settings") or {}),
+        delivery=delivery,
+        bulk_requests=float(search.get("bulk_requests", 0)),
     )
 
 
@@ -244,6 +274,9 @@ def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
     lines.append(Line("Lambda", "requests", invocations, "request", p, invocations * p, invocations * p))
     p = prices[f"lambda.gb_second.{a.architecture}"]
     for f in usage.functions:
+        if modelled_put_batch(usage, f):
+            lines.append(search_put_batch_line(usage, f, prices, a))
+            continue
         gb_s = f.billed_ms / 1000 * f.memory_mb / 1024
         cost = gb_s * p
         lines.append(
@@ -293,6 +326,8 @@ def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
         )
     )
     lines += _kinesis_lines("source", usage.source, prices, a)
+    if usage.delivery == "search":
+        return lines  # put_batch wrote to the cluster: no destination stream, no Firehose
     lines += _kinesis_lines("destination", usage.destination, prices, a)
     p = prices["firehose.ingestion_gb"]
     record_gb = usage.destination.units.get("kb5", 0) * 5 * KIB / GIB
@@ -311,6 +346,58 @@ def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
         )
     )
     return lines
+
+
+BULK_WAIT = "search.bulk_request_ms"  # the assumption's name in prices.json
+# Lambda bills each invocation rounded up to 1 ms: half a millisecond on average.
+BILLED_ROUNDING_MS = 0.5
+
+
+def modelled_put_batch(usage: Usage, f: FunctionUsage) -> bool:
+    """Whether ``f`` is a search-mode put_batch whose time is modelled (CPU + bulk waits)
+    rather than taken as measured: the sandbox's search server is an emulator, slower than a
+    cluster, so put_batch's wall time against it says nothing about a Lambda's."""
+    return usage.delivery == "search" and f.name == "put_batch" and f.cpu_ms is not None
+
+
+def bulk_wait_ms(prices: Prices, a: Assumptions, which: str = "value") -> float:
+    """What one _bulk request waits on the cluster: --bulk-wait-ms, else the price table's
+    assumption (its ``value``, ``low`` or ``high``)."""
+    if a.bulk_wait_ms is not None:
+        return a.bulk_wait_ms
+    return prices.assumed(BULK_WAIT, which)
+
+
+def search_put_batch_ms(usage: Usage, f: FunctionUsage, wait_ms: float, cpu_factor: float = 1.0) -> float:
+    """put_batch's billed milliseconds in search mode: its CPU time, plus every _bulk
+    request's wait on the cluster, plus Lambda's rounding per invocation."""
+    cpu = (f.cpu_ms or 0.0) * cpu_factor
+    return cpu + usage.bulk_requests * wait_ms + BILLED_ROUNDING_MS * f.invocations
+
+
+def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Assumptions) -> Line:
+    """The put_batch duration line of a search-mode run (CPU time + bulk requests x latency)."""
+    p = prices[f"lambda.gb_second.{a.architecture}"]
+    gb_per_ms = f.memory_mb / 1024 / 1000
+    wait = bulk_wait_ms(prices, a)
+    gb_s = search_put_batch_ms(usage, f, wait) * gb_per_ms
+    if a.bulk_wait_ms is None:
+        low_wait, high_wait = prices.assumed(BULK_WAIT, "low"), prices.assumed(BULK_WAIT, "high")
+    else:
+        low_wait = high_wait = wait
+    low = search_put_batch_ms(usage, f, low_wait, a.duration_low) * gb_per_ms * p
+    high = search_put_batch_ms(usage, f, high_wait, a.duration_high) * gb_per_ms * p
+    return Line(
+        "Lambda",
+        f"{f.name} duration ({f.memory_mb} MB)",
+        gb_s,
+        "GB-second",
+        p,
+        low,
+        high,
+        f"CPU {f.cpu_ms or 0:,.0f} ms + {usage.bulk_requests:,.0f} _bulk x {wait:g} ms (assumed "
+        "cluster latency), not the wall time against the sandbox's emulator",
+    )
 
 
 @dataclass(frozen=True)
@@ -367,7 +454,10 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     )
     doc_size = workload.avg_event_bytes + doc_overhead
     documents = StreamUsage(records=events, bytes=events * doc_size, units=units_for(events, doc_size))
-    if usage.output_records == "aggregated" and usage.destination.records:
+    search = usage.delivery == "search"
+    if search:  # put_batch writes _bulk: no destination stream
+        destination = StreamUsage(records=0.0, bytes=0.0, units={})
+    elif usage.output_records == "aggregated" and usage.destination.records:
         record_size = usage.destination.bytes / usage.destination.records
         records = max(1.0, documents.bytes / record_size)
         destination = StreamUsage(
@@ -392,13 +482,17 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         )
     else:
         source_shards = destination_shards = ON_DEMAND_INITIAL_SHARDS
+    if search:
+        destination_shards = 0
     polls = source_shards * 86_400 / workload.batching_window_seconds * days
     executions = min(
         source_records,
         max(polls, source_bytes / ESM_BATCH_BYTES, source_records / ESM_BATCH_RECORDS),
     )
-    per_execution_records = destination.records / executions
-    per_execution_bytes = destination.bytes / executions
+    # The chunks carry what put_batch sends: Kinesis records, or one bulk item per document.
+    carried = documents if search else destination
+    per_execution_records = carried.records / executions
+    per_execution_bytes = carried.bytes / executions
     records_per_chunk = _setting(usage, "LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK)
     chunk_bytes = _setting(usage, "LOGSTEP_MAX_CHUNK_BYTES", limits.MAX_CHUNK_BYTES)
     chunks_per_execution = max(
@@ -412,9 +506,10 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
     # and the decoded envelopes grow per event (each carries its id and timestamp) and per
     # byte. Summaries written before deletion existed count everything as kept.
     written = usage.claimcheck_transient_bytes or usage.claimcheck_bytes
-    other_per_event = max(0.0, (written - usage.destination.bytes) / usage.events)
+    carried_bytes = usage.documents.bytes if search else usage.destination.bytes
+    other_per_event = max(0.0, (written - carried_bytes) / usage.events)
     other_overhead = max(0.0, other_per_event - usage.log_bytes / usage.events)
-    written_bytes = destination.bytes + events * (workload.avg_event_bytes + other_overhead)
+    written_bytes = carried.bytes + events * (workload.avg_event_bytes + other_overhead)
     if usage.claimcheck_transient_bytes:
         # What a run keeps (its summary) is per execution.
         claimcheck_bytes = usage.claimcheck_bytes / max(usage.executions, 1) * executions
@@ -430,7 +525,24 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         else:
             invocations = executions if f.name in per_execution else chunks + retries
             billed = f.billed_ms / usage.log_bytes * log_bytes + INVOCATION_FLOOR_MS * invocations
-        functions.append(replace(f, invocations=invocations, billed_ms=billed))
+        cpu = f.cpu_ms
+        if cpu is not None:
+            # Per log byte like the billed time; the floor stands for S3 and the Step
+            # Functions hop, which a modelled put_batch otherwise would not wait for.
+            cpu = cpu / usage.log_bytes * log_bytes + INVOCATION_FLOOR_MS * invocations
+        functions.append(replace(f, invocations=invocations, billed_ms=billed, cpu_ms=cpu))
+    bulk_requests = 0.0
+    if search:
+        # Every chunk needs as many _bulk requests as its items and bytes ask for; a retry
+        # resends at most a chunk's items.
+        bulk_documents = _setting(usage, "LOGSTEP_MAX_BULK_DOCUMENTS", limits.MAX_BULK_DOCUMENTS)
+        bulk_bytes = _setting(usage, "LOGSTEP_MAX_BULK_BYTES", limits.MAX_BULK_BYTES)
+        per_chunk = max(
+            1,
+            math.ceil(per_execution_records / chunks_per_execution / bulk_documents),
+            math.ceil(per_execution_bytes / chunks_per_execution / bulk_bytes),
+        )
+        bulk_requests = (chunks + retries) * per_chunk
     s3_put, s3_get = s3_requests(executions, chunks, retries)
     projected = Usage(
         events=events,
@@ -449,6 +561,8 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         documents=documents,
         output_records=usage.output_records,
         settings=usage.settings,
+        delivery=usage.delivery,
+        bulk_requests=bulk_requests,
     )
     notes = [
         f"{workload.events_per_day:,.0f} events/day of {workload.avg_event_bytes:,.0f} bytes: "
@@ -456,9 +570,16 @@ def project(usage: Usage, workload: Workload, a: Assumptions) -> tuple[Usage, li
         f"executions: {executions:,.0f}/month ({source_shards} source shard(s), one batch per "
         f"{workload.batching_window_seconds:g} s window while records arrive, or per full 6 MB batch)",
         f"chunks: {chunks_per_execution} per execution; documents of {doc_size:,.0f} bytes",
-        f"shards: source {source_shards}, destination {destination_shards} ({a.stream_mode})",
+        f"shards: source {source_shards}, destination {destination_shards} ({a.stream_mode})"
+        if not search
+        else f"shards: source {source_shards} ({a.stream_mode}); no destination stream (search "
+        f"delivery), {bulk_requests / max(chunks, 1):,.1f} _bulk requests per chunk",
     ]
-    hours = {"source_shards": source_shards, "destination_shards": destination_shards}
+    hours = {
+        "source_shards": source_shards,
+        "destination_shards": destination_shards,
+        "streams": 1 if search else 2,
+    }
     return projected, notes, {k: float(v) for k, v in hours.items()}
 
 
@@ -476,16 +597,19 @@ def s3_requests(executions: float, chunks: float, retries: float) -> tuple[float
 
 
 def fixed_lines(hours: Mapping[str, float], prices: Prices, a: Assumptions) -> list[Line]:
-    """A month of shard-hours (provisioned) or stream-hours (on-demand) for both streams."""
+    """A month of shard-hours (provisioned) or stream-hours (on-demand) for both streams (the
+    source stream alone with the search delivery)."""
+    streams = hours.get("streams", 2)
+    which = "both streams" if streams == 2 else "source stream"
     if a.stream_mode == "provisioned":
         p = prices["kinesis.provisioned.shard_hour"]
         shard_hours = (hours["source_shards"] + hours["destination_shards"]) * HOURS_PER_MONTH
         cost = shard_hours * p
-        return [Line("Kinesis", "shard-hours (both streams)", shard_hours, "shard-hour", p, cost, cost)]
+        return [Line("Kinesis", f"shard-hours ({which})", shard_hours, "shard-hour", p, cost, cost)]
     p = prices["kinesis.on_demand.stream_hour"]
-    stream_hours = 2 * HOURS_PER_MONTH
+    stream_hours = streams * HOURS_PER_MONTH
     cost = stream_hours * p
-    return [Line("Kinesis", "stream-hours (both streams)", stream_hours, "stream-hour", p, cost, cost)]
+    return [Line("Kinesis", f"stream-hours ({which})", stream_hours, "stream-hour", p, cost, cost)]
 
 
 @dataclass(frozen=True)
@@ -568,6 +692,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=BATCHING_WINDOW_SECONDS,
         help="event source mapping batching window in seconds (app.py's)",
     )
+    parser.add_argument(
+        "--bulk-wait-ms",
+        type=float,
+        help="search delivery: ms one _bulk request waits on the cluster (default: the price table's "
+        "assumption search.bulk_request_ms)",
+    )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     from logstep import cost_deployed  # --deployed: read a stage instead of summaries
 
@@ -610,6 +740,14 @@ def render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, note
 
 def describe(usage: Usage) -> str:
     """One line saying what a run measured."""
+    if usage.delivery == "search":
+        return (
+            f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
+            f"search delivery: {usage.bulk_requests:,.0f} _bulk requests of {usage.documents.records:,.0f} "
+            f"documents ({usage.documents.bytes / GIB * 1024:,.1f} MB), no destination stream, no Firehose; "
+            f"{usage.executions:,.0f} executions, {usage.chunks:,.0f} chunks, "
+            f"{usage.transitions:,.0f} transitions"
+        )
     return (
         f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
         f"{usage.output_records} records: {usage.destination.records:,.0f} destination records, "
@@ -628,13 +766,21 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("logstep cost: give summary files, or --deployed --stage STAGE")
     prices = load_prices(args.prices, args.region)
     a = Assumptions(
-        stream_mode=args.stream_mode, architecture=args.architecture, claimcheck_days=args.claimcheck_days
+        stream_mode=args.stream_mode,
+        architecture=args.architecture,
+        claimcheck_days=args.claimcheck_days,
+        bulk_wait_ms=args.bulk_wait_ms,
     )
     if (args.events_per_day is None) != (args.avg_event_bytes is None):
         raise SystemExit("--events-per-day and --avg-event-bytes go together")
     results: list[dict[str, Any]] = []
     for path in args.summaries:
         usage = usage_from_summary(json.loads(Path(path).read_text()))
+        if usage.delivery == "search" and a.bulk_wait_ms is None and BULK_WAIT not in prices.assumptions:
+            raise SystemExit(
+                f"logstep cost: {path} is a search-delivery run and the price table has no "
+                f'"assumptions": {{"{BULK_WAIT}": ...}}: add it, or pass --bulk-wait-ms'
+            )
         notes = [describe(usage)]
         lines = bill(usage, prices, a)
         if args.events_per_day is not None:
@@ -643,8 +789,9 @@ def run(args: argparse.Namespace) -> int:
             notes = [f"projected from {path}: {notes[0]}", *more]
             lines = bill(usage, prices, a) + fixed_lines(hours, prices, a)
         t = totals(lines, usage)
-        paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
-        notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
+        if usage.delivery != "search":  # the paper model is Kinesis + Firehose arithmetic
+            paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
+            notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
         results.append({"path": path, "usage": usage, "lines": lines, "totals": t, "notes": notes})
     assumptions = (
         f"assumptions: {a.stream_mode} Kinesis streams, Lambda on {a.architecture}, claim-check objects kept "
@@ -652,6 +799,8 @@ def run(args: argparse.Namespace) -> int:
         f"x{a.duration_high:g}), prices for {prices.region}; excluded: CloudWatch Logs ingestion and "
         "storage, the search cluster, Firehose backup, data transfer, KMS, free tiers"
     )
+    if any(r["usage"].delivery == "search" for r in results):
+        assumptions += "; " + search_assumption(prices, a)
     if args.format == "json":
         print(json.dumps([as_json(r) for r in results] + [{"assumptions": assumptions}], indent=2))
         return 0
@@ -666,6 +815,22 @@ def run(args: argparse.Namespace) -> int:
     print("\nprice table:")
     print("\n".join(price_table_lines(prices)))
     return 0
+
+
+def search_assumption(prices: Prices, a: Assumptions) -> str:
+    """What the search delivery's bill assumes about the cluster, and where that comes from."""
+    if a.bulk_wait_ms is not None:
+        return (
+            f"search delivery: put_batch priced as its CPU time + {a.bulk_wait_ms:g} ms per _bulk request "
+            "(--bulk-wait-ms), not its wall time against the sandbox's search emulator"
+        )
+    item = prices.assumptions.get(BULK_WAIT, {})
+    return (
+        f"search delivery: put_batch priced as its CPU time + {bulk_wait_ms(prices, a):g} ms per _bulk "
+        f"request (range {prices.assumed(BULK_WAIT, 'low'):g}-{prices.assumed(BULK_WAIT, 'high'):g} ms), "
+        f"an ASSUMED cluster latency, not its wall time against the sandbox's search emulator "
+        f"(prices.json assumptions.{BULK_WAIT}: {item.get('source', '')}, read {item.get('date', '')})"
+    )
 
 
 def price_table_lines(prices: Prices) -> list[str]:

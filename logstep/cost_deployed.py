@@ -124,9 +124,10 @@ class Pipeline:
     stage: str  # the EMF ``stage`` dimension (LOGSTEP_STAGE)
     state_machine_arn: str
     source_stream: str
-    destination_stream: str
+    destination_stream: str  # "" with the search delivery (no destination stream)
     bucket: str
     functions: Mapping[str, str]  # logstep's name (decode) -> Lambda's (logstep-dev-decode)
+    delivery: str = "kinesis"  # LOGSTEP_DELIVERY of the stage
 
 
 def resolve_pipeline(
@@ -143,13 +144,17 @@ def resolve_pipeline(
         raise DeployedReadError(str(e)) from e
     identity = sts.get_caller_identity()
     partition, account = str(identity["Arn"]).split(":")[1], str(identity["Account"])
+    delivery = env.get("LOGSTEP_DELIVERY", "") or "kinesis"
     return Pipeline(
         stage=env.get("LOGSTEP_STAGE", stage),
         state_machine_arn=find_state_machine(sfn, stage, state_machine_arn),
         source_stream=fill(env["LOGSTEP_SOURCE_STREAM"], partition, region, account),
-        destination_stream=fill(env["LOGSTEP_DESTINATION_STREAM"], partition, region, account),
+        destination_stream=""
+        if delivery == "search"
+        else fill(env["LOGSTEP_DESTINATION_STREAM"], partition, region, account),
         bucket=fill(env["LOGSTEP_BUCKET"], partition, region, account),
         functions={name: infra.function_name(stage, name) for name in PIPELINE_FUNCTIONS},
+        delivery=delivery,
     )
 
 
@@ -383,8 +388,11 @@ def pipeline_queries(p: Pipeline) -> dict[str, MetricQuery]:
         queries[f"{name}.invocations"] = _lambda(function, "Invocations")
         queries[f"{name}.duration_ms"] = _lambda(function, "Duration")
     for which, stream in (("source", p.source_stream), ("destination", p.destination_stream)):
-        queries[f"{which}.records"] = _kinesis(stream, "IncomingRecords")
-        queries[f"{which}.bytes"] = _kinesis(stream, "IncomingBytes")
+        if stream:  # the search delivery has no destination stream
+            queries[f"{which}.records"] = _kinesis(stream, "IncomingRecords")
+            queries[f"{which}.bytes"] = _kinesis(stream, "IncomingBytes")
+    if p.delivery == "search":
+        queries["bulk_requests"] = _logstep(p.stage, "put_batch", "BulkRequests")
     queries["events"] = _logstep(p.stage, "decode", "EventsIn")
     queries["log_bytes"] = _logstep(p.stage, "decode", "LogBytesIn")
     queries["documents"] = _logstep(p.stage, "transform", "DocumentsOut")
@@ -499,7 +507,7 @@ def read_usage(
     sums = {key: raw[query] for key, query in queries.items()}
 
     def metric(key: str) -> float:
-        return sums[key] or 0.0
+        return sums.get(key) or 0.0
 
     events = metric("events")
     if executions and sums["events"] is None:
@@ -537,7 +545,19 @@ def read_usage(
         units=_units(metric("destination.records"), metric("destination.bytes")),
     )
     estimates = list(ALWAYS_ESTIMATED)
-    if output_records == "aggregated":
+    search = pipeline.delivery == "search"
+    if search:
+        # No destination stream: the documents went to the cluster in _bulk requests, and
+        # put_batch's Duration is its real wait on the cluster (nothing to model).
+        count = metric("documents")
+        size = metric("log_bytes") + DOCUMENT_OVERHEAD_BYTES * count
+        documents = StreamUsage(records=count, bytes=size, units=_units(count, size))
+        estimates.append(
+            "search delivery: put_batch's duration is Lambda's own Duration metric, real waits on the "
+            f"cluster included; document bytes are the messages + {DOCUMENT_OVERHEAD_BYTES} bytes per "
+            "DocumentsOut document"
+        )
+    elif output_records == "aggregated":
         count = metric("documents") or destination.records
         documents = StreamUsage(
             records=count, bytes=destination.bytes, units=_units(count, destination.bytes)
@@ -563,7 +583,7 @@ def read_usage(
             BASE64_GROWTH * source.bytes
             + log_bytes
             + DECODED_EVENT_OVERHEAD_BYTES * events
-            + destination.bytes
+            + (documents.bytes if search else destination.bytes)
         )
         transient = written * counted.by_status.get("SUCCEEDED", 0) / counted.executions
         estimates.append(
@@ -614,6 +634,8 @@ def read_usage(
         documents=documents,
         output_records=output_records,
         settings=settings,
+        delivery=pipeline.delivery,
+        bulk_requests=metric("bulk_requests"),
     )
     return DeployedRun(
         stage=pipeline.stage,
@@ -713,8 +735,9 @@ def report(deployed: DeployedRun, args: argparse.Namespace, region: str) -> str:
         notes = [f"projected from {notes[0]}", *notes[1:], *more]
         lines = deployed_bill(usage, prices, a) + fixed_lines(hours, prices, a)
     t = totals(lines, usage)
-    paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
-    notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
+    if usage.delivery != "search":  # the paper model is Kinesis + Firehose arithmetic
+        paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
+        notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
     title = f"logstep cost: stage {deployed.stage} (deployed)"
     assumptions = [
         f"{a.stream_mode} Kinesis streams (DescribeStreamSummary), Lambda on {a.architecture} "

@@ -71,3 +71,15 @@ def test_a_sample_spreads_over_the_window_s_start_times() -> None:
     executions = [{"name": f"e{i}", "startDate": NOW - timedelta(minutes=i)} for i in range(10)]
     assert [e["name"] for e in sample_executions(executions, 3)] == ["e9", "e6", "e3"]
     assert len(sample_executions(executions, None)) == len(sample_executions(executions, 50)) == 10
+
+
+def test_a_search_stage_reads_no_destination_stream_but_its_bulk_requests() -> None:
+    from logstep.cost_deployed import PIPELINE_FUNCTIONS, Pipeline, pipeline_queries
+
+    functions = {name: f"logstep-dev-{name}" for name in PIPELINE_FUNCTIONS}
+    search = Pipeline("dev", "arn:sm", "src", "", "bucket", functions, delivery="search")
+    queries = pipeline_queries(search)
+    assert not any(key.startswith("destination.") for key in queries)
+    assert queries["bulk_requests"].name == "BulkRequests"
+    kinesis = pipeline_queries(Pipeline("dev", "arn:sm", "src", "dst", "bucket", functions))
+    assert "destination.bytes" in kinesis and "bulk_requests" not in kinesis

@@ -483,10 +483,13 @@ def backup_bucket_name(stage: str) -> str:
     return f"logstep-{stage}-firehose-backup"
 
 
-def stand_in_for(sandbox: Any, search: Any, settings: FirehoseSettings | None = None) -> FirehoseStandIn:
+def stand_in_for(
+    sandbox: Any, search: Any, settings: FirehoseSettings | None = None, **timing: Any
+) -> FirehoseStandIn:
     """A stand-in reading the sandbox's destination stream into ``search`` (through its fault
     proxy, so the search fault flags reach it), with its backup bucket created. Its clients
-    are the sandbox's operator clients: neither fault-injected nor counted as the pipeline's."""
+    are the sandbox's operator clients: neither fault-injected nor counted as the pipeline's.
+    ``timing``: ``clock``/``sleep``/``wall_clock_ms`` for tests."""
     settings = settings or FirehoseSettings(time_scale=sandbox.config.time_scale)
     s3 = sandbox.client("s3")
     bucket = backup_bucket_name(sandbox.config.stage)
@@ -498,4 +501,5 @@ def stand_in_for(sandbox: Any, search: Any, settings: FirehoseSettings | None = 
         post=http_post(search.proxy_url + "/_bulk"),
         backup_bucket=bucket,
         settings=settings,
+        **timing,
     )

@@ -454,13 +454,20 @@ class FirehoseStandIn:
                 raise TimeoutError(f"Firehose stand-in: {len(self._buffer)} documents still buffered")
             self._sleep(poll_seconds)
 
-    def start(self, interval: float = 0.5, on_error: Callable[[Exception], None] | None = None) -> None:
+    def start(
+        self,
+        interval: float = 0.5,
+        on_poll: Callable[[FirehoseStandIn], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         """Poll on a daemon thread every ``interval`` seconds until ``stop()``."""
 
         def loop() -> None:
             while not self._stop.wait(interval):
                 try:
                     self.poll()
+                    if on_poll is not None:
+                        on_poll(self)
                 except Exception as e:  # keep polling, as Firehose keeps reading its source
                     if self._stop.is_set():
                         return

@@ -114,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of whole _bulk requests answered 429",
     )
     parser.add_argument(
+        "--stream-only",
+        action="store_true",
+        help="kinesis delivery: stop at the destination stream (no search server, no Firehose "
+        "stand-in), for large runs: osmem-server keeps every document in memory",
+    )
+    parser.add_argument(
         "--crash-after-write",
         type=int,
         default=0,
@@ -521,6 +527,8 @@ SLOWEST_REPORTS = {
 def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
     """The sandbox's search server (the pipeline's target with --delivery search, the Firehose
     stand-in's with kinesis), or None where osmem-server cannot run."""
+    if args.delivery == "kinesis" and args.stream_only:
+        return None
     from logstep.search_sandbox import SearchFaultPlan, SearchSandbox, SearchServerUnavailable
 
     plan = SearchFaultPlan(

@@ -212,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
                 daemon=True,
             )
             poller.start()
+            # At exit the poller stops (then is waited for) before moto does: no failed poll.
+            stack.callback(poller.join, 5)
+            stack.callback(stop.set)
             search_url = search.url if search is not None else None
             _wait_until_answering(api_url, sandbox, search_url)
             endpoint = sandbox.endpoint_url or ""

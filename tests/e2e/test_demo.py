@@ -186,7 +186,7 @@ def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
     monkeypatch.setattr(search_sandbox, "osmem_available", lambda: "no wheel for linux/aarch64")
     args = argparse.Namespace(
         delivery="search", seed=1, search_throttle_rate=0.0, search_error_rate=0.0,
-        search_request_throttle_rate=0.0,
+        search_request_throttle_rate=0.0, stream_only=False,
     )  # fmt: skip
     with contextlib.ExitStack() as stack:
         assert demo._start_search(args, stack) is None
@@ -201,3 +201,7 @@ def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
     said = capsys.readouterr().err
     assert "cannot start a search server on this platform (no wheel for linux/aarch64)" in said
     assert "the documents stay on the destination stream (no Firehose stand-in)" in said
+    args.stream_only = True  # asked for: no search server at all, and nothing to say
+    with contextlib.ExitStack() as stack:
+        assert demo._start_search(args, stack) is None
+    assert capsys.readouterr().err == ""

@@ -139,3 +139,29 @@ def test_search_faults_are_retried_and_what_outlasts_the_retry_duration_is_backe
     in_backup = Counter(str(json.loads(base64.b64decode(r["rawData"]))["cloudwatch"]["id"]) for r in backup)
     in_index = event_ids(indexed(search))
     assert in_backup + in_index == Counter(ids)
+
+
+@pytest.mark.parametrize("fields_key", ["", "fields"])
+def test_a_json_type_conflict_behind_firehose_lands_in_the_backup_unless_fields_share_a_key(
+    make_sandbox: Callable[..., Any], make_search: Callable[..., Any], fields_key: str
+) -> None:
+    from tests.statemachine.test_search_execution import two_services
+
+    search = make_search()
+    environment = {"LOGSTEP_JSON_FIELDS_KEY": fields_key} if fields_key else {}
+    sandbox = make_sandbox(environment=environment, source_shards=1)
+    firehose = stand_in_for(sandbox, search, FirehoseSettings(**FAST))
+    numbers, objects = two_services(sandbox)
+    assert run(sandbox) == {"SUCCEEDED": 1}  # the stream took everything
+    firehose.settle(timeout=60)
+    in_index = set(event_ids(indexed(search)))
+    backup = firehose.backed_up_documents()
+    if fields_key:
+        assert (in_index, backup) == (numbers | objects, [])
+        return
+    # The Kinesis delivery keeps JSON fields at the top level: one service's type wins.
+    assert in_index in (numbers, objects)
+    assert {r["errorCode"] for r in backup} == {"400"}
+    assert all("mapper_parsing_exception" in r["errorMessage"] for r in backup)
+    in_backup = {str(json.loads(base64.b64decode(r["rawData"]))["cloudwatch"]["id"]) for r in backup}
+    assert in_backup | in_index == numbers | objects and not in_backup & in_index

@@ -7,7 +7,7 @@ data), so the sandbox imitates the delivery stream the deploy creates
 - it reads the destination stream with its own shard iterators, from the start;
 - it de-aggregates KPL records, as Firehose does for a Kinesis source ("Amazon Data
   Firehose de-aggregates the records before it delivers them to the destination",
-  https://docs.aws.amazon.com/firehose/latest/dev/kpl-with-firehose.html), so the
+  https://docs.aws.amazon.com/streams/latest/dev/kpl-with-firehose.html), so the
   ``aggregated`` output mode reaches the index one document per log event;
 - it buffers like ``BufferingHints`` (a flush when the buffer holds ``SizeInMBs`` or its
   oldest document is ``IntervalInSeconds`` old; defaults 5 MB / 300 s), the interval

@@ -13,8 +13,8 @@ the in-process Lambda answer must live in the process that runs the moto server)
   ``_bulk`` target with ``--delivery search``; with the default Kinesis delivery a Firehose
   stand-in (``logstep.firehose_sandbox``) delivers the destination stream to it.
 
-It prints both endpoints, a copy-paste walkthrough and a line containing ``ready`` once
-both endpoints answer. Ctrl-C (or SIGTERM) stops it cleanly.
+It prints the endpoints, a copy-paste walkthrough and, last, a line containing ``ready``
+once every endpoint answers. Ctrl-C (or SIGTERM) stops it cleanly.
 """
 
 from __future__ import annotations

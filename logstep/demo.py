@@ -481,7 +481,8 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
             f"record errors {pr['record_errors'] or 'none'}",
             f"  Firehose (stand-in)      {firehose['records_read']} records -> {firehose['documents_read']} "
             f"documents, flushes {firehose['flushes'] or 'none'}, {firehose['item_retries']} item retries, "
-            f"{firehose['backed_up']} backed up to S3",
+            f"{firehose['backed_up']} backed up to S3"
+            + (f" ({firehose['backup']})" if firehose["backed_up"] else ""),
         ]
     if search:
         lines += [

@@ -4,8 +4,12 @@ Creates the streams, bucket and state machine on moto, subscribes demo log group
 writes realistic log events with PutLogEvents (or puts the records of a Lambda Kinesis
 event with --input), lets CloudWatch Logs deliver them to the source stream, runs the
 real state machine with the Chalice handlers as its Lambda tasks, and reads the
-destination stream. Exit code 0 only when every event is accounted for: delivered,
-or reported pending (replayable) or quarantined.
+destination stream. With the default Kinesis delivery, a Firehose stand-in
+(``logstep.firehose_sandbox``) then delivers the destination stream to the sandbox's
+search server, as the deployed Firehose delivery stream would. Exit code 0 only when
+every event is accounted for: delivered, or reported pending (replayable) or
+quarantined, and (Kinesis delivery with a search server) indexed or in Firehose's S3
+backup.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ SUMMARY_KEYS = (
     "claimcheck",
     "delivery",
     "search",
+    "firehose",
     "elapsed_seconds",
 )
 
@@ -107,6 +112,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="share of whole _bulk requests answered 429",
+    )
+    parser.add_argument(
+        "--stream-only",
+        action="store_true",
+        help="kinesis delivery: stop at the destination stream (no search server, no Firehose "
+        "stand-in), for large runs: osmem-server keeps every document in memory",
+    )
+    parser.add_argument(
+        "--crash-after-write",
+        type=int,
+        default=0,
+        metavar="N",
+        help="put_batch crashes N times after writing and before recording it, so the chunk is "
+        "resent (at-least-once: duplicates behind Firehose, none in the search delivery)",
     )
     parser.add_argument("--source-shards", type=int, default=2, help="shards of the source stream")
     parser.add_argument("--destination-shards", type=int, default=2, help="shards of the destination stream")
@@ -227,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     environment = stage_environment(args)
     stack = contextlib.ExitStack()
     search = _start_search(args, stack)
-    if search is not None:
+    if search is not None and args.delivery == "search":
         environment = {**environment, **search.environment()}
     config = SandboxConfig(
         faults=plan,
@@ -236,13 +255,20 @@ def run(args: argparse.Namespace) -> int:
         environment=environment,
         source_shards=args.source_shards,
         destination_shards=args.destination_shards,
+        crash_after_write=args.crash_after_write,
     )
     with stack, Sandbox(config) as sandbox:
+        firehose = _start_firehose(args, sandbox, search)
         _progress(
             args,
             f"sandbox up (moto, in-process): {sandbox.source_stream} -> state machine "
             f"{sandbox.state_machine_name} -> "
-            + (f"_bulk -> search server {search.url}" if search else sandbox.destination_stream),
+            + (
+                f"_bulk -> search server {search.url}"
+                if args.delivery == "search"
+                else sandbox.destination_stream
+                + (f" -> Firehose stand-in -> search server {search.url}" if firehose else "")
+            ),
         )
         if search is not None and search.plan.active:
             _progress(
@@ -294,6 +320,14 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         statuses = sandbox.wait_for_executions(timeout=args.timeout, on_progress=show)
+        if firehose is not None:
+            firehose.settle(timeout=args.timeout)
+            fc = firehose.counters
+            _progress(
+                args,
+                f"Firehose stand-in: {fc.records_read} records ({fc.documents_read} documents) read, "
+                f"{fc.indexed} indexed in {fc.bulk_requests} bulk requests, {fc.backed_up} backed up to S3",
+            )
         sfn = sandbox.client("stepfunctions")
         store = ClaimCheck(sandbox.client("s3"), sandbox.bucket)
         transitions = retries = largest = chunks = quarantined = 0
@@ -330,25 +364,37 @@ def run(args: argparse.Namespace) -> int:
         destination = deaggregate_all(sandbox.read_destination_records())
         documents = [jsoncodec.loads(user.data) for user in destination]
         search_summary: dict[str, Any] | None = None
-        if search is not None:
+        firehose_summary: dict[str, Any] | None = None
+        if args.delivery == "search" and search is not None:
             # Search mode: what was delivered is what the index holds, counted by the index.
             search_summary, documents = index_account(search, expected)
+        elif firehose is not None:
+            # Kinesis mode: delivered is what reached the stream; the index is Firehose's
+            # (at-least-once: logstep's resends are duplicates there too, reported).
+            search_summary, indexed_documents = index_account(search, expected)
+            firehose_summary = firehose_account(firehose, documents, indexed_documents)
         delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
         if args.out:
             with open(args.out, "wb") as out:
                 for document in documents:
                     out.write(jsoncodec.dumps(document) + b"\n")
         missing = expected.ids - set(delivered_ids) - pending_ids
-        # Search mode promises exactly one copy per event in the index.
-        exactly_once = search_summary is None or search_summary["duplicates"] == 0
-        accounted = not missing and quarantined == expected.malformed_records and exactly_once
+        # Search mode promises exactly one copy per event in the index; behind Firehose every
+        # event on the stream must be indexed or in its S3 backup (duplicates are reported).
+        exactly_once = (
+            args.delivery != "search" or search_summary is None or search_summary["duplicates"] == 0
+        )
+        indexed_all = firehose_summary is None or firehose_summary["not_indexed_events"] == 0
+        accounted = not missing and quarantined == expected.malformed_records and exactly_once and indexed_all
         summary_data: dict[str, Any] = {
             "events_in": len(expected.ids),
-            "documents_delivered": search_summary["indexed"] if search_summary else len(documents),
+            "documents_delivered": (
+                search_summary["indexed"] if search_summary and firehose is None else len(documents)
+            ),
             "unique_events_delivered": len(set(delivered_ids) & expected.ids),
             "duplicates": (
                 search_summary["duplicates"]
-                if search_summary
+                if search_summary and firehose is None
                 else sum(n - 1 for n in delivered_ids.values() if n > 1)
             ),
             "pending_records": pending_records,
@@ -395,8 +441,9 @@ def run(args: argparse.Namespace) -> int:
             "output_records": args.output_records,
             "settings": environment,
             "claimcheck": claimcheck,
-            "delivery": "search" if search is not None else "kinesis",
+            "delivery": args.delivery,
             "search": search_summary,
+            "firehose": firehose_summary,
             "elapsed_seconds": round(time.monotonic() - started, 2),
         }
         health = health_from_emf(sandbox.metric_documents)
@@ -426,6 +473,17 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
         f"  delivery chunks          {s['chunks']}",
     ]
     search = s.get("search")
+    firehose = s.get("firehose")
+    if firehose:
+        lines += [
+            f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
+            f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
+            f"record errors {pr['record_errors'] or 'none'}",
+            f"  Firehose (stand-in)      {firehose['records_read']} records -> {firehose['documents_read']} "
+            f"documents, flushes {firehose['flushes'] or 'none'}, {firehose['item_retries']} item retries, "
+            f"{firehose['backed_up']} backed up to S3"
+            + (f" ({firehose['backup']})" if firehose["backed_up"] else ""),
+        ]
     if search:
         lines += [
             f"  search index             {search['indexed']} documents in {search['index_pattern']} "
@@ -433,7 +491,7 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
             f"  bulk requests            {search['bulk_requests']} ({search['throttled_requests']} "
             f"refused whole), item errors {search['item_errors'] or 'none'}",
         ]
-    else:
+    elif not firehose:
         lines += [
             f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
             f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
@@ -468,8 +526,9 @@ SLOWEST_REPORTS = {
 
 
 def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
-    """The sandbox's search server for --delivery search, or None (kinesis, or no osmem here)."""
-    if args.delivery != "search":
+    """The sandbox's search server (the pipeline's target with --delivery search, the Firehose
+    stand-in's with kinesis), or None where osmem-server cannot run."""
+    if args.delivery == "kinesis" and args.stream_only:
         return None
     from logstep.search_sandbox import SearchFaultPlan, SearchSandbox, SearchServerUnavailable
 
@@ -482,6 +541,13 @@ def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
     try:
         search = stack.enter_context(SearchSandbox(plan))
     except SearchServerUnavailable as e:
+        if args.delivery == "kinesis":
+            print(
+                f"logstep demo: cannot start a search server on this platform ({e}); the documents "
+                "stay on the destination stream (no Firehose stand-in)",
+                file=sys.stderr,
+            )
+            return None
         print(
             f"logstep demo: cannot start a search server on this platform ({e}); "
             "falling back to the Kinesis delivery",
@@ -493,6 +559,53 @@ def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
 
     install_index_template(search)
     return search
+
+
+def _start_firehose(args: argparse.Namespace, sandbox: Any, search: Any) -> Any:
+    """The Firehose stand-in between the destination stream and the search server (kinesis
+    delivery with a search server), or None."""
+    if args.delivery != "kinesis" or search is None:
+        return None
+    from logstep.firehose_sandbox import stand_in_for
+
+    return stand_in_for(sandbox, search)
+
+
+def _identity(document: dict[str, Any]) -> tuple[str, str, str]:
+    cloudwatch = document.get("cloudwatch", {})
+    return (str(cloudwatch.get("logGroup")), str(cloudwatch.get("logStream")), str(cloudwatch.get("id")))
+
+
+def firehose_account(
+    firehose: Any, stream_documents: list[dict[str, Any]], indexed_documents: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the Firehose stand-in did, and the events on the stream it neither indexed nor
+    backed up (must be 0): the summary's ``firehose`` object."""
+    from chalicelib import jsoncodec
+    from logstep.firehose_sandbox import FAILED_DOCUMENTS_FOLDER
+
+    backed_up: set[tuple[str, str, str]] = set()
+    for failed in firehose.backed_up_documents():
+        try:
+            backed_up.add(_identity(jsoncodec.loads(base64.b64decode(failed["rawData"]))))
+        except (ValueError, TypeError, AttributeError):
+            continue  # not a logstep document: it cannot be a missing one
+    on_stream = {_identity(d) for d in stream_documents}
+    indexed = {_identity(d) for d in indexed_documents}
+    settings = firehose.settings
+    return {
+        **firehose.counters.to_json(),
+        "not_indexed_events": len(on_stream - indexed - backed_up),
+        "backup": f"s3://{firehose.backup_bucket}/{settings.backup_prefix}{FAILED_DOCUMENTS_FOLDER}",
+        "settings": {
+            "buffer_bytes": settings.buffer_bytes,
+            "buffer_interval_seconds": settings.buffer_interval_seconds,
+            "retry_duration_seconds": settings.retry_duration_seconds,
+            "time_scale": settings.time_scale,
+            "index_rotation": settings.rotation,
+            "document_ids": "FIREHOSE_DEFAULT",
+        },
+    }
 
 
 def index_account(search: Any, expected: Expected) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -539,7 +652,7 @@ def index_account(search: Any, expected: Expected) -> tuple[dict[str, Any], list
 
 def format_searches(search: dict[str, Any]) -> list[str]:
     """The demo's two searches, with the curl that runs each against the server."""
-    lines = ["searches the index answered (the same with curl against `logstep local --delivery search`):"]
+    lines = ["searches the index answered (the same with curl against `logstep local`):"]
     lines.append("  errors by log group      curl 'http://127.0.0.1:9200/logstep-*/_search?q=level:ERROR'")
     for group, count in search["searches"]["errors_by_log_group"].items():
         lines.append(f"    {count:6d}  {group}")

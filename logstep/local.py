@@ -9,11 +9,14 @@ the in-process Lambda answer must live in the process that runs the moto server)
   same ``app.py`` that is deployed;
 - the pipeline: a poller standing in for the Kinesis event source mapping, and the real
   state machine with the Chalice handlers as its Lambda tasks;
+- the sandbox's search server (osmem-server) on 127.0.0.1:--search-port: the pipeline's
+  ``_bulk`` target with ``--delivery search``; with the default Kinesis delivery a Firehose
+  stand-in (``logstep.firehose_sandbox``) delivers the destination stream to it;
 - the follow-rule sweep on ``--sweep-interval`` (moto sends no CloudTrail events, so new
   groups are found by the sweep here, as the deployed sweep catches what events miss).
 
-It prints both endpoints, a copy-paste walkthrough and a line containing ``ready`` once
-both endpoints answer. Ctrl-C (or SIGTERM) stops it cleanly.
+It prints the endpoints, a copy-paste walkthrough and, last, a line containing ``ready``
+once every endpoint answers. Ctrl-C (or SIGTERM) stops it cleanly.
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "server (osmem-server) on --search-port with _bulk",
     )
     parser.add_argument(
-        "--search-port", type=int, default=9200, help="the search server's port (--delivery search)"
+        "--search-port",
+        type=int,
+        default=9200,
+        help="the search server's port (the _bulk target with --delivery search, the Firehose "
+        "stand-in's with kinesis)",
     )
     parser.add_argument(
         "--sweep-interval",
@@ -77,12 +84,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def walkthrough(
-    api_url: str, aws_url: str, region: str, destination_stream: str, search_url: str | None = None
+    api_url: str,
+    aws_url: str,
+    region: str,
+    destination_stream: str,
+    search_url: str | None = None,
+    delivery: str = "kinesis",
 ) -> str:
     """The copy-paste walkthrough printed at start (and shown in README "Running locally").
 
-    With the search delivery (``search_url``) it ends with a search of the index instead of
-    reading the destination stream.
+    With a search server (``search_url``) it ends with a search of the index: in the search
+    delivery instead of reading the destination stream, in the Kinesis delivery after it
+    (the Firehose stand-in delivers the stream to the index).
     """
     json_event = (
         '{"timestamp": $(date +%s000), "message": '
@@ -114,8 +127,8 @@ def walkthrough(
         "  --log-events file://events.json",
         "",
     ]
-    if search_url is not None:
-        offboard = f"{api_url}/subscriptions?logGroupName=/aws/lambda/orders"
+    offboard = f"{api_url}/subscriptions?logGroupName=/aws/lambda/orders"
+    if search_url is not None and delivery == "search":
         search_steps = [
             "# 4. To stop shipping the group later, offboard it:",
             f"#   curl -s -w '\\n' -X DELETE '{offboard}'",
@@ -133,8 +146,18 @@ def walkthrough(
         "aws kinesis get-records --shard-iterator \"$IT\" --query 'Records[].Data' --output text \\",
         "  | tr '\\t' '\\n' | while read -r data; do echo \"$data\" | base64 -d; echo; done",
         "",
-        "# 5. Offboard the group:",
-        f"curl -s -w '\\n' -X DELETE '{api_url}/subscriptions?logGroupName=/aws/lambda/orders'",
+    ]
+    if search_url is None:
+        lines += ["# 5. Offboard the group:", f"curl -s -w '\\n' -X DELETE '{offboard}'"]
+        return "\n".join(lines) + "\n"
+    lines += [
+        "# 5. To stop shipping the group later, offboard it:",
+        f"#   curl -s -w '\\n' -X DELETE '{offboard}'",
+        "",
+        "# 6. Firehose (the sandbox's stand-in) delivers the stream to the search server once its",
+        "#    buffer interval is up (300 s x --time-scale: 3 s by default); search the index:",
+        f"curl -s '{search_url}/logstep-*/_count'",
+        f"curl -s '{search_url}/logstep-*/_search?q=level:ERROR'",
     ]
     return "\n".join(lines) + "\n"
 
@@ -142,7 +165,8 @@ def walkthrough(
 def run(args: argparse.Namespace) -> int:
     """Start everything, print the walkthrough and ``ready``, serve until Ctrl-C."""
     ports = [(args.aws_port, "--aws-port"), (args.api_port, "--api-port")]
-    if args.delivery == "search":
+    search = _start_search(args)
+    if search is not None:
         ports.append((args.search_port, "--search-port"))
     for port, flag in ports:
         if not _port_free(port):
@@ -173,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         aws_port=args.aws_port,
     )
-    search = _start_search(args)
     sandbox = Sandbox(config)
     # The onboarding API's stage settings: Chalice's local server has no function ARN to
     # complete ARNs from, so they are given whole.
@@ -189,9 +212,12 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             if search is not None:
                 stack.enter_context(search)
-                # The handlers read the stage environment when the sandbox starts.
-                config.environment.update(search.environment())
+                if args.delivery == "search":
+                    # The handlers read the stage environment when the sandbox starts.
+                    config.environment.update(search.environment())
             stack.enter_context(sandbox)
+            if search is not None and args.delivery == "kinesis":
+                stack.callback(_start_firehose(sandbox, search, args.poll_interval, args.quiet).stop)
             stack.enter_context(_serving_api(sandbox, args.api_port, Config, create_local_server))
             poller = threading.Thread(
                 target=_poll,
@@ -200,12 +226,22 @@ def run(args: argparse.Namespace) -> int:
                 daemon=True,
             )
             poller.start()
+            # At exit the poller stops (then is waited for) before moto does: no failed poll.
+            stack.callback(poller.join, 5)
+            stack.callback(stop.set)
             search_url = search.url if search is not None else None
             _wait_until_answering(api_url, sandbox, search_url)
             endpoint = sandbox.endpoint_url or ""
-            print(_banner(api_url, endpoint, sandbox, search_url), flush=True)
+            print(_banner(api_url, endpoint, sandbox, search_url, args.delivery), flush=True)
             print(
-                walkthrough(api_url, endpoint, sandbox.config.region, sandbox.destination_stream, search_url),
+                walkthrough(
+                    api_url,
+                    endpoint,
+                    sandbox.config.region,
+                    sandbox.destination_stream,
+                    search_url,
+                    args.delivery,
+                ),
                 flush=True,
             )
             serving = f"API {api_url}, AWS {endpoint}" + (f", search {search_url}" if search_url else "")
@@ -350,10 +386,17 @@ def _wait_until_answering(api_url: str, sandbox: Any, search_url: str | None = N
         time.sleep(0.1)
 
 
-def _banner(api_url: str, aws_url: str, sandbox: Any, search_url: str | None = None) -> str:
-    destination = (
-        f"_bulk -> search server {search_url} (osmem-server)" if search_url else sandbox.destination_stream
-    )
+def _banner(
+    api_url: str, aws_url: str, sandbox: Any, search_url: str | None = None, delivery: str = "kinesis"
+) -> str:
+    if search_url is None:
+        destination = sandbox.destination_stream
+    elif delivery == "search":
+        destination = f"_bulk -> search server {search_url} (osmem-server)"
+    else:
+        destination = (
+            f"{sandbox.destination_stream} -> Firehose stand-in -> search server {search_url} (osmem-server)"
+        )
     return f"""
 logstep local (stage {sandbox.config.stage}, region {sandbox.config.region})
   onboarding API   {api_url}/subscriptions
@@ -377,12 +420,17 @@ def _port_free(port: int) -> bool:
 
 
 def _start_search(args: argparse.Namespace) -> Any:
-    """The search server for --delivery search (not yet started), or None."""
-    if args.delivery != "search":
-        return None
+    """The search server (not yet started), or None where osmem-server cannot run."""
     from logstep.search_sandbox import SearchSandbox, osmem_available
 
     reason = osmem_available()
+    if reason and args.delivery == "kinesis":
+        print(
+            f"logstep local: cannot start a search server on this platform ({reason}); "
+            "the documents stay on the destination stream (no Firehose stand-in)",
+            flush=True,
+        )
+        return None
     if reason:
         print(
             f"logstep local: cannot start a search server on this platform ({reason}); "
@@ -391,6 +439,34 @@ def _start_search(args: argparse.Namespace) -> Any:
         )
         return None
     return _TemplatedSearch(SearchSandbox(addr=f"{HOST}:{args.search_port}"))
+
+
+def _start_firehose(sandbox: Any, search: Any, interval: float, quiet: bool) -> Any:
+    """The Firehose stand-in, polling the destination stream on a thread; progress printed."""
+    from logstep.firehose_sandbox import stand_in_for
+
+    firehose = stand_in_for(sandbox, search)
+    seen = [0, 0]
+
+    def report(stand_in: Any) -> None:
+        counters = stand_in.counters
+        if [counters.indexed, counters.backed_up] != seen and not quiet:
+            print(
+                f"[firehose] {counters.indexed - seen[0]} documents indexed"
+                + (
+                    f", {counters.backed_up - seen[1]} backed up to S3"
+                    if counters.backed_up > seen[1]
+                    else ""
+                ),
+                flush=True,
+            )
+        seen[:] = [counters.indexed, counters.backed_up]
+
+    def failed(error: Exception) -> None:
+        print(f"[firehose] poll failed ({type(error).__name__}: {error}); retrying", flush=True)
+
+    firehose.start(interval, on_poll=report, on_error=failed)
+    return firehose
 
 
 class _TemplatedSearch:

@@ -82,6 +82,10 @@ class SandboxConfig:
     seed: int = 0
     # Faults on the Lambda tasks themselves: function name -> number of invocations to fail.
     task_failures: dict[str, int] = field(default_factory=dict)
+    # Crashes of put_batch after it wrote (PutRecords or _bulk), before it recorded what it
+    # wrote: the first N pending-set writes fail, so Retry resends the whole chunk
+    # (at-least-once; the search delivery's create + _id keeps one copy).
+    crash_after_write: int = 0
 
 
 @dataclass
@@ -222,6 +226,8 @@ class Sandbox:
             self._restore.append(functools.partial(setattr, self._app, "metrics_sink", original_sink))
             for service in ("s3", "kinesis", "stepfunctions", "logs", "dynamodb"):
                 self._app._client(service)  # boto3 client creation is not thread-safe
+            if self.config.crash_after_write:
+                self._register_crashes(self.config.crash_after_write)
             self._create_resources()
         except BaseException:
             self.__exit__(None, None, None)
@@ -472,6 +478,27 @@ class Sandbox:
                 stats.errors += 1
                 stats.error_types[error["errorType"]] += 1
         return result, error
+
+    def _register_crashes(self, count: int) -> None:
+        """Fail the handlers' first ``count`` pending-set writes (put_batch wrote before them)."""
+        from botocore.exceptions import ClientError
+
+        left = [count]
+        lock = threading.Lock()
+
+        def crash(params: dict[str, Any], **_: Any) -> None:
+            if "/pending/" not in params.get("Key", ""):
+                return
+            with lock:
+                if not left[0]:
+                    return
+                left[0] -= 1
+            error = {"Error": {"Code": "InternalError", "Message": "injected crash after the write"}}
+            raise ClientError(error, "PutObject")
+
+        events = self._app._client("s3").meta.events
+        events.register("before-parameter-build.s3.PutObject", crash)
+        self._restore.append(lambda: events.unregister("before-parameter-build.s3.PutObject", crash))
 
     def _count_s3(self, model: Any, **_: Any) -> None:
         with self._stats_lock:

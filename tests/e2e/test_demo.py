@@ -52,6 +52,56 @@ def test_demo_with_faults_delivers_every_event_and_writes_its_counters(tmp_path:
     assert len(documents) == summary["documents_delivered"]
     kinds = {d.get("lambda", {}).get("type") for d in documents}
     assert {"START", "END", "REPORT"} <= kinds
+    # The Firehose stand-in took the stream to the search server: every event indexed.
+    from logstep.search_sandbox import osmem_available
+
+    if osmem_available():
+        assert summary["search"] is None and summary["firehose"] is None
+        return
+    search, firehose = summary["search"], summary["firehose"]
+    assert summary["delivery"] == "kinesis"
+    assert search["unique"] == summary["events_in"] == 1500
+    assert search["indexed"] == search["unique"] + search["duplicates"]
+    assert search["duplicates"] == summary["duplicates"]  # the stream's copies, no more
+    assert firehose["not_indexed_events"] == 0 and firehose["backed_up"] == 0
+    assert firehose["documents_read"] == summary["put_records"]["records"] == firehose["indexed"]
+    assert firehose["flushes"]["interval"] >= 1
+    assert "Firehose (stand-in)" in result.stdout.decode() and "errors by log group" in result.stdout.decode()
+
+
+@pytest.mark.slow
+def test_demo_default_delivery_aggregated_with_a_crash_reports_the_duplicates_it_indexed(
+    tmp_path: Path,
+) -> None:
+    from logstep.search_sandbox import osmem_available
+
+    if osmem_available():
+        pytest.skip(osmem_available())
+    summary_path = tmp_path / "summary.json"
+    result = logstep(
+        "demo",
+        "--events", "1000",
+        "--output-records", "aggregated",
+        "--crash-after-write", "1",
+        "--search-throttle-rate", "0.2",
+        "--seed", "5",
+        "--summary-json", str(summary_path),
+        "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout.decode()[-2000:] + result.stderr.decode()[-2000:]
+    summary = json.loads(summary_path.read_text())
+    search, firehose = summary["search"], summary["firehose"]
+    # Done when: every event indexed; the resent chunk's copies are reported, not hidden.
+    assert search["unique"] == summary["events_in"] == 1000
+    assert search["duplicates"] > 0 and search["indexed"] == 1000 + search["duplicates"]
+    assert summary["duplicates"] == search["duplicates"]
+    assert summary["lambda"]["put_batch"]["errors"] == 1
+    assert firehose["aggregated_records"] > 0 and firehose["documents_read"] == search["indexed"]
+    assert firehose["item_retries"] > 0 and search["injected"]["429"] > 0
+    assert firehose["not_indexed_events"] == 0 and summary["accounted"] is True
+    out = result.stdout.decode()
+    assert f"{search['indexed']} documents in logstep-* (counted by the index), 1000 unique, " in out
+    assert f"{search['duplicates']} duplicate _ids" in out
 
 
 @pytest.mark.slow
@@ -136,7 +186,7 @@ def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
     monkeypatch.setattr(search_sandbox, "osmem_available", lambda: "no wheel for linux/aarch64")
     args = argparse.Namespace(
         delivery="search", seed=1, search_throttle_rate=0.0, search_error_rate=0.0,
-        search_request_throttle_rate=0.0,
+        search_request_throttle_rate=0.0, stream_only=False,
     )  # fmt: skip
     with contextlib.ExitStack() as stack:
         assert demo._start_search(args, stack) is None
@@ -144,3 +194,14 @@ def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
     said = capsys.readouterr().err
     assert "cannot start a search server on this platform (no wheel for linux/aarch64)" in said
     assert "falling back to the Kinesis delivery" in said
+    # The default delivery keeps today's stream-only account, and says why.
+    args.delivery = "kinesis"
+    with contextlib.ExitStack() as stack:
+        assert demo._start_search(args, stack) is None
+    said = capsys.readouterr().err
+    assert "cannot start a search server on this platform (no wheel for linux/aarch64)" in said
+    assert "the documents stay on the destination stream (no Firehose stand-in)" in said
+    args.stream_only = True  # asked for: no search server at all, and nothing to say
+    with contextlib.ExitStack() as stack:
+        assert demo._start_search(args, stack) is None
+    assert capsys.readouterr().err == ""

@@ -42,6 +42,7 @@ class Local:
     process: subprocess.Popen[str]
     api_url: str
     aws_url: str
+    search_url: str
     lines: list[str]
     pending: queue.Queue[str]
 
@@ -81,8 +82,9 @@ def local() -> Iterator[Local]:
     yield from start_local()
 
 
-def start_local(*extra: str) -> Iterator[Local]:
+def start_local(*extra: str, search_port: int | None = None) -> Iterator[Local]:
     api_port, aws_port = free_port(), free_port()
+    search_port = search_port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
         [
@@ -90,6 +92,7 @@ def start_local(*extra: str) -> Iterator[Local]:
             "--api-port", str(api_port),
             "--aws-port", str(aws_port),
             "--poll-interval", "0.2",
+            "--search-port", str(search_port),
             *extra,
         ],
         cwd=REPO_ROOT,
@@ -108,7 +111,14 @@ def start_local(*extra: str) -> Iterator[Local]:
             assert time.monotonic() < deadline, "no ready line:\n" + "".join(seen)
             with contextlib.suppress(queue.Empty):
                 seen.append(lines.get(timeout=0.5))
-        yield Local(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", seen, lines)
+        yield Local(
+            process,
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{aws_port}",
+            f"http://127.0.0.1:{search_port}",
+            seen,
+            lines,
+        )
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -183,6 +193,26 @@ def test_onboard_over_http_write_events_and_read_transformed_documents(local: Lo
     assert (status, removed["filterName"]) == (200, "logstep-local")
     assert logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"] == []
 
+    # The Firehose stand-in delivers the stream to the search server: the walkthrough's last step.
+    from logstep.search_sandbox import osmem_available
+
+    if osmem_available():
+        assert "no Firehose stand-in" in banner
+        return
+    lines = [line for line in banner.splitlines() if line.strip()]
+    assert lines[-1].startswith("logstep local: ready") and local.search_url in lines[-1]
+    assert f"curl -s '{local.search_url}/logstep-*/_search?q=level:ERROR'" in banner
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    hits: list[dict[str, Any]] = []
+    while not hits and time.monotonic() < deadline:
+        time.sleep(0.5)
+        hits = search_get(f"{local.search_url}/logstep-*/_search?q=level:ERROR")["hits"]["hits"]
+    assert [h["_source"]["message"] for h in hits] == ["payment declined"], local.printed()
+    assert hits[0]["_id"] == "shardId-000000000000.1.0"  # Firehose-like: the record, not the event
+    assert hits[0]["_source"]["orderId"] == 42  # the Kinesis delivery keeps JSON fields at the top
+    assert search_get(f"{local.search_url}/logstep-*/_count")["count"] == 2
+    assert "[firehose] 2 documents indexed" in local.printed()
+
 
 @pytest.mark.slow
 def test_ctrl_c_stops_it_cleanly(local: Local) -> None:
@@ -199,9 +229,8 @@ def local_search() -> Iterator[tuple[Local, str]]:
     reason = osmem_available()
     if reason:
         pytest.skip(reason)
-    search_port = free_port()
-    for local in start_local("--delivery", "search", "--search-port", str(search_port)):
-        yield local, f"http://127.0.0.1:{search_port}"
+    for local in start_local("--delivery", "search"):
+        yield local, local.search_url
 
 
 def search_get(url: str) -> dict[str, Any]:

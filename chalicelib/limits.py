@@ -59,3 +59,17 @@ MAX_BULK_DOCUMENTS = 5_000
 # Seconds one _bulk request may take before it counts as a (retryable) timeout; put_batch
 # runs for at most 110 s (.chalice/config.json), and a chunk is a handful of requests.
 BULK_TIMEOUT_SECONDS = 30
+# _bulk requests one put_batch invocation keeps in flight. Lambda bills wall time and most
+# of a request's time is the cluster's, so two at a time halve what the waiting costs
+# (README "What it costs"); the Map runs up to 4 chunks at once, so a stage puts at most
+# 8 requests per execution on the cluster. A busy cluster answers 429 and the Retry backs
+# off; set 1 for a small domain.
+BULK_CONCURRENCY = 2
+# Search delivery chunks (Map iterations): a bulk item is small next to a Kinesis record's
+# 1 MiB limit, and every chunk is billed Step Functions transitions, so search chunks are
+# larger by default (LOGSTEP_MAX_RECORDS_PER_CHUNK / LOGSTEP_MAX_CHUNK_BYTES override both).
+# 100,000 items / 64 MiB is ~13 bulk requests of 5 MiB: with 2 in flight, about 7 waits on
+# the cluster, well inside put_batch's 110 s (and a request that could outlast the
+# invocation is not started: its items wait for the Retry).
+SEARCH_MAX_RECORDS_PER_CHUNK = 100_000
+SEARCH_MAX_CHUNK_BYTES = 64 * 1024 * 1024

@@ -58,6 +58,8 @@ class SearchSettings:
     bulk_bytes: int = limits.MAX_BULK_BYTES
     bulk_documents: int = limits.MAX_BULK_DOCUMENTS
     timeout_seconds: int = limits.BULK_TIMEOUT_SECONDS
+    # _bulk requests one put_batch invocation has in flight at once.
+    bulk_concurrency: int = limits.BULK_CONCURRENCY
     # SigV4's region: the endpoint's own (search-x.REGION.es.amazonaws.com), else the Lambda's.
     region: str = ""
 
@@ -107,6 +109,7 @@ class SearchSettings:
             bulk_bytes=integer("LOGSTEP_MAX_BULK_BYTES", limits.MAX_BULK_BYTES),
             bulk_documents=integer("LOGSTEP_MAX_BULK_DOCUMENTS", limits.MAX_BULK_DOCUMENTS),
             timeout_seconds=integer("LOGSTEP_BULK_TIMEOUT_SECONDS", limits.BULK_TIMEOUT_SECONDS),
+            bulk_concurrency=integer("LOGSTEP_BULK_CONCURRENCY", limits.BULK_CONCURRENCY),
             region=endpoint_region(host)
             or environ.get("AWS_REGION", "")
             or environ.get("AWS_DEFAULT_REGION", ""),
@@ -187,12 +190,22 @@ class Settings:
                 raise ConfigurationError(f"{name}={raw!r} must be positive")
             return value
 
+        mode = environ.get("LOGSTEP_DELIVERY", "") or "kinesis"
+        if mode not in DELIVERIES:
+            raise ConfigurationError(f"LOGSTEP_DELIVERY={mode!r}: use {' or '.join(DELIVERIES)}")
+        searching = mode == "search"
         delivery = DeliveryLimits(
             records_per_request=integer("LOGSTEP_MAX_RECORDS_PER_REQUEST", limits.MAX_RECORDS_PER_REQUEST),
             request_bytes=integer("LOGSTEP_MAX_REQUEST_BYTES", limits.MAX_REQUEST_BYTES),
             record_bytes=integer("LOGSTEP_MAX_RECORD_BYTES", limits.MAX_RECORD_BYTES),
-            records_per_chunk=integer("LOGSTEP_MAX_RECORDS_PER_CHUNK", limits.MAX_RECORDS_PER_CHUNK),
-            chunk_bytes=integer("LOGSTEP_MAX_CHUNK_BYTES", limits.MAX_CHUNK_BYTES),
+            records_per_chunk=integer(
+                "LOGSTEP_MAX_RECORDS_PER_CHUNK",
+                limits.SEARCH_MAX_RECORDS_PER_CHUNK if searching else limits.MAX_RECORDS_PER_CHUNK,
+            ),
+            chunk_bytes=integer(
+                "LOGSTEP_MAX_CHUNK_BYTES",
+                limits.SEARCH_MAX_CHUNK_BYTES if searching else limits.MAX_CHUNK_BYTES,
+            ),
         )
         output_format = environ.get("LOGSTEP_OUTPUT_FORMAT", "logstep") or "logstep"
         if output_format not in ("logstep", "ecs"):
@@ -212,9 +225,6 @@ class Settings:
                 f"{delivery.record_bytes} (LOGSTEP_MAX_RECORD_BYTES)"
             )
         packing = RecordPacking(output_records=output_records, aggregated_record_bytes=target)
-        mode = environ.get("LOGSTEP_DELIVERY", "") or "kinesis"
-        if mode not in DELIVERIES:
-            raise ConfigurationError(f"LOGSTEP_DELIVERY={mode!r}: use {' or '.join(DELIVERIES)}")
         # Read whenever an endpoint is set: runs made for the search delivery keep using it
         # after the stage switches back to kinesis.
         search = (

@@ -22,7 +22,8 @@ import base64
 import hashlib
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -32,7 +33,7 @@ from botocore.httpsession import URLLib3Session
 
 from chalicelib import jsoncodec
 from chalicelib.batching import Record, plan_requests
-from chalicelib.bulk import REQUEST_TOO_LARGE, bulk_body, describe_error, item_action, item_results
+from chalicelib.bulk import CONFLICT, REQUEST_TOO_LARGE, bulk_body, describe_error, item_action, item_results
 from chalicelib.delivery.outcome import DeliveryOutcome
 from chalicelib.errors import ConfigurationError, DeliveryRejectedError, DeliveryThrottledError
 from chalicelib.settings import DeliveryLimits, SearchSettings
@@ -198,91 +199,130 @@ class SearchDelivery:
         return self._transport.endpoint
 
     def send(self, records: Sequence[Record]) -> DeliveryOutcome:
-        """Send every item once; report which still need sending and why."""
-        retryable: list[Record] = []
-        rejected: list[Record] = []
-        rejections: list[dict[str, object]] = []
-        errors: Counter[str] = Counter()
-        delivered = duplicates = calls = throttled_calls = bytes_sent = 0
-        call_sizes: list[tuple[int, int]] = []
+        """Send every item once; report which still need sending and why.
+
+        Requests go out ``bulk_concurrency`` at a time (a wave), in order: a Lambda bills
+        its wall time, and most of a bulk request's time is the cluster's. After a wave
+        with a request refused whole (429/5xx, timeout), the rest waits for the Retry.
+        """
+        tally = _Tally()
         queue = deque(plan_requests(records, self._limits))
-        backing_off = False
-        while queue:
-            request = queue.popleft()
-            if not backing_off and self._time_left() < self._search.timeout_seconds + TIME_MARGIN_SECONDS:
-                errors["time budget"] += len(request)
-                backing_off = True
-            if backing_off:
-                retryable.extend(request)
-                continue
-            calls += 1
-            body = bulk_body(request)
-            try:
-                response = self._transport.request("POST", "/_bulk", body, NDJSON)
-            except TransportError as e:
-                throttled_calls += 1
-                errors["timeout" if "Timeout" in str(e) else "connection"] += len(request)
-                retryable.extend(request)
-                backing_off = True
-                continue
-            status = response.status
-            if status == REQUEST_TOO_LARGE and len(request) > 1:
-                errors[str(status)] += 1
-                half = len(request) // 2
-                queue.extendleft([request[half:], request[:half]])
-                continue
-            if status == REQUEST_TOO_LARGE:
-                errors[str(status)] += 1
-                rejected.extend(request)
-                rejections.append(_rejection(request[0], status, "request too large for the cluster"))
-                continue
-            if status == 429 or status >= 500:
-                throttled_calls += 1
-                errors[str(status)] += len(request)
-                retryable.extend(request)
-                backing_off = True
-                continue
-            if status != 200:
-                raise DeliveryRejectedError(
-                    f"_bulk at {self.target} answered {status}: {_reason(response)}"
-                    + (
-                        " (check the stage's search auth and the cluster's role mapping)"
-                        if status in (401, 403)
-                        else ""
-                    )
-                )
-            results = item_results(response.json(), len(request))
-            if results is None:
-                # Not an answer logstep can read item by item: resend it all (create + _id
-                # makes that safe: what was written answers 409 next time).
-                throttled_calls += 1
-                errors["unreadable"] += len(request)
-                retryable.extend(request)
-                continue
-            call_sizes.append((len(request), len(body)))
-            for record, result in zip(request, results, strict=True):
-                if result.delivered:
-                    delivered += 1
-                    bytes_sent += len(record.data)
-                    duplicates += result.status == 409
-                    continue
-                errors[str(result.status)] += 1
-                if result.retryable:
-                    retryable.append(record)
-                else:
-                    rejected.append(record)
-                    rejections.append(_rejection(record, result.status, result.error))
+        with ThreadPoolExecutor(max_workers=self._search.bulk_concurrency) as pool:
+            while queue:
+                if (
+                    not tally.backing_off
+                    and self._time_left() < self._search.timeout_seconds + TIME_MARGIN_SECONDS
+                ):
+                    tally.errors["time budget"] += sum(len(r) for r in queue)
+                    tally.backing_off = True
+                if tally.backing_off:
+                    tally.retryable.extend(record for request in queue for record in request)
+                    break
+                wave = [queue.popleft() for _ in range(min(self._search.bulk_concurrency, len(queue)))]
+                bodies = [bulk_body(request) for request in wave]
+                answers = list(pool.map(self._post, bodies))
+                splits: list[list[Record]] = []
+                for request, body, answer in zip(wave, bodies, answers, strict=True):
+                    splits += self._absorb(request, body, answer, tally)
+                queue.extendleft(reversed(splits))
+        return tally.outcome()
+
+    def _post(self, body: bytes) -> HttpResponse | TransportError:
+        try:
+            return self._transport.request("POST", "/_bulk", body, NDJSON)
+        except TransportError as e:
+            return e
+
+    def _absorb(
+        self, request: list[Record], body: bytes, answer: HttpResponse | TransportError, tally: _Tally
+    ) -> list[list[Record]]:
+        """Count one request's answer into the tally; return its halves when it must be split."""
+        tally.calls += 1
+        if isinstance(answer, TransportError):
+            tally.refuse(request, "timeout" if "Timeout" in str(answer) else "connection")
+            return []
+        status = answer.status
+        if status == REQUEST_TOO_LARGE and len(request) > 1:
+            tally.errors[str(status)] += 1
+            half = len(request) // 2
+            return [request[:half], request[half:]]
+        if status == REQUEST_TOO_LARGE:
+            tally.errors[str(status)] += 1
+            tally.reject(request[0], status, "request too large for the cluster")
+            return []
+        if status == 429 or status >= 500:
+            tally.refuse(request, str(status))
+            return []
+        if status != 200:
+            hint = " (check the stage's search auth and the cluster's role mapping)"
+            raise DeliveryRejectedError(
+                f"_bulk at {self.target} answered {status}: {_reason(answer)}"
+                + (hint if status in (401, 403) else "")
+            )
+        results = item_results(answer.json(), len(request))
+        if results is None:
+            # Not an answer logstep can read item by item: resend it all (create + _id makes
+            # that safe: what was written answers 409 next time).
+            tally.throttled_calls += 1
+            tally.errors["unreadable"] += len(request)
+            tally.retryable.extend(request)
+            return []
+        tally.call_sizes.append((len(request), len(body)))
+        for record, result in zip(request, results, strict=True):
+            if result.delivered:
+                tally.delivered += 1
+                tally.bytes_sent += len(record.data)
+                tally.duplicates += result.status == CONFLICT
+            elif result.retryable:
+                tally.errors[str(result.status)] += 1
+                tally.retryable.append(record)
+            else:
+                tally.errors[str(result.status)] += 1
+                tally.reject(record, result.status, result.error)
+        return []
+
+
+@dataclass
+class _Tally:
+    """What one send achieved so far."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    calls: int = 0
+    throttled_calls: int = 0
+    bytes_sent: int = 0
+    backing_off: bool = False
+    retryable: list[Record] = field(default_factory=list)
+    rejected: list[Record] = field(default_factory=list)
+    rejections: list[dict[str, object]] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    call_sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    def refuse(self, request: list[Record], reason: str) -> None:
+        """A request refused whole: retry it, and hold the rest for the backoff."""
+        self.throttled_calls += 1
+        self.errors[reason] += len(request)
+        self.retryable.extend(request)
+        self.backing_off = True
+
+    def reject(self, record: Record, status: int, error: str) -> None:
+        """An item refused for good, with the cluster's reason."""
+        self.rejected.append(record)
+        self.rejections.append(_rejection(record, status, error))
+
+    def outcome(self) -> DeliveryOutcome:
+        """The tally as the delivery outcome put_batch reads."""
         return DeliveryOutcome(
-            delivered=delivered,
-            retryable=retryable,
-            rejected=rejected,
-            calls=calls,
-            throttled_calls=throttled_calls,
-            bytes_sent=bytes_sent,
-            error_counts=dict(errors),
-            call_sizes=call_sizes,
-            duplicates=duplicates,
-            rejections=rejections,
+            delivered=self.delivered,
+            retryable=self.retryable,
+            rejected=self.rejected,
+            calls=self.calls,
+            throttled_calls=self.throttled_calls,
+            bytes_sent=self.bytes_sent,
+            error_counts=dict(self.errors),
+            call_sizes=self.call_sizes,
+            duplicates=self.duplicates,
+            rejections=self.rejections,
         )
 
 

@@ -70,6 +70,8 @@ def records(n: int) -> list[Any]:
 
 
 def delivery(cluster: Any, **limits: int) -> SearchDelivery:
+    # One request at a time unless a test asks: the scripted answers come in order.
+    limits.setdefault("bulk_concurrency", 1)
     return SearchDelivery(cluster, SearchSettings(endpoint=cluster.endpoint, auth="none", **limits))
 
 
@@ -184,9 +186,33 @@ def test_api_key_and_basic_auth_headers() -> None:
 def test_no_request_starts_that_could_outlast_the_invocation() -> None:
     cluster = ScriptedCluster(items_answer(lambda _: 201))
     clock = iter([100.0, 36.0, 34.0])  # seconds left before each request (timeout 30 + margin 5)
-    search = SearchSettings(endpoint=cluster.endpoint, auth="none", bulk_documents=10)
+    search = SearchSettings(endpoint=cluster.endpoint, auth="none", bulk_documents=10, bulk_concurrency=1)
     sent = records(30)
     outcome = SearchDelivery(cluster, search, lambda: next(clock)).send(sent)  # type: ignore[arg-type]
     assert len(cluster.requests) == 2
     assert outcome.delivered == 20 and outcome.retryable == sent[20:]
     assert outcome.error_counts == {"time budget": 10}
+
+
+def test_requests_go_out_in_waves_and_a_refusal_holds_the_next_wave() -> None:
+    import threading
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    gate = threading.Barrier(2, timeout=5)
+
+    def answer(items: list[tuple[str, str]]) -> HttpResponse:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        gate.wait()  # both requests of a wave are in flight together
+        with lock:
+            in_flight[0] -= 1
+        first = items[0][1]
+        return whole(429)(items) if first == "id010" else items_answer(lambda _: 201)(items)
+
+    cluster = ScriptedCluster(answer)
+    sent = records(40)
+    outcome = delivery(cluster, bulk_documents=10, bulk_concurrency=2).send(sent)
+    assert peak[0] == 2 and len(cluster.requests) == 2  # one wave; the refusal holds the next
+    assert outcome.delivered == 10 and outcome.retryable == sent[10:]
+    assert outcome.throttled_calls == 1 and outcome.calls == 2

@@ -107,3 +107,19 @@ def test_the_secret_arn_may_name_the_account_and_region_of_the_function() -> Non
     ).resolve("arn:aws:lambda:eu-west-1:123456789012:function:logstep-dev-put_batch")
     assert settings.search is not None
     assert settings.search.secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:es"
+
+
+def test_search_chunks_are_larger_by_default_and_still_configurable() -> None:
+    searching = Settings.from_env(SEARCH)
+    assert (searching.delivery.records_per_chunk, searching.delivery.chunk_bytes) == (
+        100_000,
+        64 * 1024 * 1024,
+    )
+    assert searching.search is not None and searching.search.bulk_concurrency == 2
+    kinesis = Settings.from_env({**BASE, "LOGSTEP_DESTINATION_STREAM": "d"})
+    assert (kinesis.delivery.records_per_chunk, kinesis.delivery.chunk_bytes) == (25_000, 32 * 1024 * 1024)
+    chosen = Settings.from_env(
+        {**SEARCH, "LOGSTEP_MAX_RECORDS_PER_CHUNK": "10", "LOGSTEP_BULK_CONCURRENCY": "1"}
+    )
+    assert chosen.delivery.records_per_chunk == 10
+    assert chosen.search is not None and chosen.search.bulk_concurrency == 1

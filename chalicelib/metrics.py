@@ -47,6 +47,11 @@ UNITS: dict[str, str] = {
     "RecordsPending": "Count",
     "ChunksPending": "Count",
     "ClaimCheckDeleteFailed": "Count",
+    # The search delivery's (issue 12; names fixed by the deploy template's alarm and dashboard).
+    "BulkRequests": "Count",
+    "DuplicatesSuppressed": "Count",
+    "BulkItemsThrottled": "Count",
+    "DocumentsRejected": "Count",
 }
 
 

@@ -29,6 +29,12 @@ def source_template() -> dict[str, Any]:
     return infra.load_template()
 
 
+@pytest.fixture(scope="session")
+def source_template_text() -> str:
+    """infra/logstep.yaml as text (for the comments that cite AWS)."""
+    return infra.TEMPLATE_PATH.read_text()
+
+
 @pytest.fixture
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     """The rendered template's resources."""

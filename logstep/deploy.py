@@ -145,6 +145,12 @@ def delivery_problems(parameters: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def has_destination_stream(parameters: Mapping[str, str]) -> bool:
+    """Whether the stack keeps the destination stream (the template's HasDestinationStream)."""
+    p = delivery_parameters(parameters)
+    return p["Delivery"] == "kinesis" or p["KeepDestinationStream"] == "true" or p["FirehoseTarget"] != "none"
+
+
 def put_batch_searches(p: Mapping[str, str]) -> bool:
     """Whether put_batch gets the search settings (the template's HasSearchEndpoint).
 
@@ -277,6 +283,7 @@ class Deployer:
         )
         where = path.relative_to(self._project_dir)
         self._out(f"[1/4] stack {stack_name(self.stage)} from {where}")
+        self._refuse_to_drop_the_destination_stream_silently()
         action = self._ensure_stack(json.dumps(rendered, separators=(",", ":")))
         outputs = self._outputs()
         self._out(f"      {action}")
@@ -309,6 +316,26 @@ class Deployer:
         self._out("[4/4] done")
         self._print_next_steps(result)
         return result
+
+    def _refuse_to_drop_the_destination_stream_silently(self) -> None:
+        """A switch to search would delete the stream: only when the operator says so.
+
+        Deleting it loses what no consumer has read yet, and runs made for the kinesis
+        delivery before the switch could no longer deliver (their pending records stay in
+        the claim-check bucket, but a replay needs the stream).
+        """
+        if self._stack_status(stack_name(self.stage)) is None:
+            return
+        if "DestinationStreamName" not in self._outputs() or has_destination_stream(self.settings.parameters):
+            return
+        if "KeepDestinationStream" in self.settings.parameters:
+            return  # explicitly false: the operator chose to remove it
+        raise DeployError(
+            f"Delivery=search would delete the destination stream logstep-{self.stage}-destination. "
+            "Keep it while runs made for the kinesis delivery are pending or a consumer is "
+            "still reading (--set KeepDestinationStream=true), or remove it now "
+            "(--set KeepDestinationStream=false)"
+        )
 
     def _write_delivery_environment(self) -> None:
         """Copy the delivery parameters into the stage's environment in .chalice/config.json."""

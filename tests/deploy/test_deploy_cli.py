@@ -314,6 +314,27 @@ def test_search_delivery_reaches_the_stage_environment_and_drops_the_stream(
     assert not set(PARAMETER_ENV.values()) & set(env)
 
 
+def test_switching_a_stage_to_search_removes_the_stream_only_when_told(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    _deployer(project, FakeChalice(project)).deploy()
+    search = {
+        "Delivery": "search",
+        "SearchEndpoint": f"https://search-logs-abc.{REGION}.es.amazonaws.com",
+        "SearchAuth": "aws-es",
+        "SearchResourceArn": f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs",
+    }
+    with pytest.raises(DeployError, match="KeepDestinationStream"):
+        _deployer(project, FakeChalice(project), search).deploy()
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    assert "logstep-dev-destination" in kinesis.list_streams()["StreamNames"]
+    # Told either way, the deploy goes on. (The stack update itself is not run here: moto
+    # 5.2 tries to update FirehoseRole, whose condition is false, and fails; the stream's
+    # condition is checked on the template in test_delivery_template.py.)
+    for keep in ("true", "false"):
+        told = _deployer(project, FakeChalice(project), {**search, "KeepDestinationStream": keep})
+        told._refuse_to_drop_the_destination_stream_silently()
+
+
 def test_incomplete_delivery_parameters_are_refused_before_anything_changes(
     aws: None, tmp_path: Path
 ) -> None:

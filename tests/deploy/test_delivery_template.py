@@ -105,7 +105,7 @@ def test_firehose_role_reaches_only_the_stream_its_prefix_and_the_chosen_target(
     role = ev.resources["FirehoseRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT}}
     (policy,) = role["Policies"]
     grants = {
         statement["Sid"]: (statement["Action"], statement["Resource"])

@@ -14,10 +14,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from chalice.app import Chalice, CustomAuthorizer, IAMAuthorizer, Request, Response
+from chalice.app import Chalice, CloudWatchEvent, CustomAuthorizer, IAMAuthorizer, Rate, Request, Response
 
 from chalicelib import steps
 from chalicelib.claimcheck import ClaimCheck
+from chalicelib.delivery.outcome import Delivery
 from chalicelib.delivery.routing import delivery_for_chunk
 from chalicelib.delivery.search import HttpTransport, signer_for
 from chalicelib.errors import (
@@ -25,19 +26,24 @@ from chalicelib.errors import (
     ApiError,
     ConfigurationError,
     InternalApiError,
+    InvalidRequestError,
 )
+from chalicelib.follow_rules import CREATE_LOG_GROUP_PATTERN, created_log_group
+from chalicelib.follows import Follower, FollowStore
 from chalicelib.ingest import Ingest, source_records_from_event
 from chalicelib.logs import LOGGER_NAME, configure, execution_of, log_event
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import ApiAuth, OnboardingSettings, SearchSettings, Settings
+from chalicelib.settings import ApiAuth, OnboardingSettings, SearchSettings, Settings, follow_sweep_minutes
 from chalicelib.subscriptions import SubscriptionService
 from chalicelib.transform import TransformOptions
 from chalicelib.validation import (
     LoopGuard,
     SubscribeGroup,
     parse_delete_query,
+    parse_follow_body,
     parse_list_query,
     parse_subscribe_body,
+    parse_unfollow_query,
 )
 
 app = Chalice(app_name="logstep")
@@ -165,9 +171,14 @@ def transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Task PutBatch (inside the Map): send one chunk's pending records (stream or _bulk)."""
     settings = _settings(_arn(context))
-    delivery_for = functools.partial(
-        delivery_for_chunk, settings, functools.partial(_client, "kinesis"), _search_transport
-    )
+
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def delivery_for(kind: str, target: str) -> Delivery:
+        kinesis = functools.partial(_client, "kinesis")
+        return delivery_for_chunk(settings, kinesis, _search_transport, kind, target, time_left)
+
     with _observed("put_batch", event, context) as metrics:
         return steps.put_batch(event, _store(settings), delivery_for, metrics)
 
@@ -298,3 +309,101 @@ def delete_subscription() -> Response:
     log_group_name = parse_delete_query(_request().query_params)
     removed = _subscription_service().unsubscribe(log_group_name)
     return _json_response(200, removed.to_json(), {})
+
+
+# =========================================================================================
+# Follow rules: POST / GET / DELETE /follows, the CreateLogGroup event and the scheduled
+# sweep (issue 14; README "Follow rules"). chalicelib.follows does the work.
+# =========================================================================================
+
+FOLLOWS_ROUTE = "/follows"
+# Chalice fixes the schedule when app.py is imported, so its interval is read here, from
+# the stage's environment (LOGSTEP_FOLLOW_SWEEP_MINUTES, default 15).
+FOLLOW_SWEEP_SCHEDULE = Rate(follow_sweep_minutes(os.environ), unit=Rate.MINUTES)
+
+
+def _follow_metrics(step: str) -> MetricsRecorder:
+    return MetricsRecorder(_onboarding_settings().stage, step, lambda d: metrics_sink(d))
+
+
+def _new_follower(function_arn: str, api_id: str, metrics: MetricsRecorder) -> Follower:
+    """A Follower wired to this stage's clients and settings."""
+    settings = _onboarding_settings()
+    guard = LoopGuard.for_stage(settings.protected_log_groups, rest_api_id=api_id)
+    service = SubscriptionService(_client("logs"), settings.resolve(function_arn), guard)
+    store = FollowStore(_client("dynamodb"), settings.follows_table)
+    return Follower(service, store, guard, metrics)
+
+
+def _route_follower(metrics: MetricsRecorder) -> Follower:
+    function_arn = getattr(app.lambda_context, "invoked_function_arn", "") or ""
+    return _new_follower(function_arn, _api_id(), metrics)
+
+
+def _api_id() -> str:
+    return str(_request().context.get("apiId", ""))
+
+
+def _flush(metrics: MetricsRecorder) -> None:
+    metrics.flush(int(time.time() * 1000))
+
+
+@app.route(FOLLOWS_ROUTE, methods=["POST"], authorizer=API_AUTHORIZER, content_types=API_CONTENT_TYPES)
+@_api_errors
+def create_follow() -> Response:
+    """Record a follow rule (201 created / 200 updated or unchanged) and onboard a page of it."""
+    request = parse_follow_body(_request().raw_body)
+    metrics = _follow_metrics("follows_api")
+    try:
+        follower = _route_follower(metrics)
+        report = follower.follow(request, api_id=_api_id())
+    finally:
+        _flush(metrics)
+    return _json_response(201 if report.change == "created" else 200, report.to_json(), {})
+
+
+@app.route(FOLLOWS_ROUTE, methods=["GET"], authorizer=API_AUTHORIZER)
+@_api_errors
+def list_follows() -> Response:
+    """Every follow rule, with its last sweep and counts."""
+    if _request().query_params:
+        raise InvalidRequestError("GET /follows takes no query parameters", details={"field": ""})
+    follower = _route_follower(_follow_metrics("follows_api"))
+    return _json_response(200, {"follows": [r.to_json() for r in follower.list_rules()]}, {})
+
+
+@app.route(FOLLOWS_ROUTE, methods=["DELETE"], authorizer=API_AUTHORIZER)
+@_api_errors
+def delete_follow() -> Response:
+    """Remove a rule; with unsubscribe=true also one page of the filters it made."""
+    request = parse_unfollow_query(_request().query_params)
+    follower = _route_follower(_follow_metrics("follows_api"))
+    return _json_response(200, follower.unfollow(request).to_json(), {})
+
+
+@app.on_cw_event(CREATE_LOG_GROUP_PATTERN, name="follow_new_log_group")
+def follow_new_log_group(event: CloudWatchEvent) -> dict[str, Any]:
+    """EventBridge (CloudTrail CreateLogGroup): subscribe the new group if a rule covers it."""
+    name = created_log_group(event.to_dict())
+    if name is None:
+        return {"logGroupName": None, "outcome": "ignored"}
+    metrics = _follow_metrics("follow_new_log_group")
+    try:
+        follower = _new_follower(_arn(event.context), "", metrics)
+        outcome = follower.on_log_group_created(name)
+    finally:
+        _flush(metrics)
+    return outcome.to_json() if outcome else {"logGroupName": name, "outcome": "noRule"}
+
+
+@app.schedule(FOLLOW_SWEEP_SCHEDULE, name="sweep_follows", description="logstep: sweep follow rules")
+def sweep_follows(event: CloudWatchEvent) -> dict[str, Any]:
+    """Scheduled: subscribe groups the events missed, re-apply changed patterns (bounded, resumable)."""
+    settings = _onboarding_settings()
+    metrics = _follow_metrics("sweep_follows")
+    try:
+        follower = _new_follower(_arn(event.context), "", metrics)
+        report = follower.sweep(settings.sweep_budget_seconds, settings.sweep_max_pages)
+    finally:
+        _flush(metrics)
+    return report.to_json()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,3 +120,16 @@ def describe_error(error: Any) -> str:
             text += f" (caused by {cause.get('type', '')}: {cause.get('reason', '')})"
         return text[:1000]
     return str(error or "")[:1000]
+
+
+# The per-document parts of OpenSearch/Elasticsearch mapping errors.
+_PREVIEW = re.compile(r"\. Preview of field's value: .*$")
+_DOCUMENT_ID = re.compile(r"(document with id )'[^']*'")
+
+
+def error_class(error: str) -> str:
+    """A rejection's reason without its per-document parts (document id, value), so
+    rejections can be counted by kind: ``mapper_parsing_exception: failed to parse field
+    [timestamp] of type [long] in document with id '…'``."""
+    head = _PREVIEW.sub("", error.split(" (caused by", 1)[0])
+    return _DOCUMENT_ID.sub(r"\1'…'", head)

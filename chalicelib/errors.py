@@ -197,3 +197,18 @@ class InternalApiError(ApiError):
     """An unexpected failure: a bug. The body never carries a stack trace."""
 
     status, code = 500, "INTERNAL_ERROR"
+
+
+# --- /follows (issue 14) ---------------------------------------------------------------
+
+
+class FollowNotFoundError(ApiError):
+    """No follow rule has this prefix (and, for an unsubscribe, no group is left of one)."""
+
+    status, code = 404, "FOLLOW_NOT_FOUND"
+
+
+class StoreUnavailableError(ApiError):
+    """The follow rule store (DynamoDB) throttled or could not be reached; retry."""
+
+    status, code = 503, "STORE_UNAVAILABLE"

@@ -41,17 +41,20 @@ UNITS: dict[str, str] = {
     "RecordsRejected": "Count",
     "CallsThrottled": "Count",
     "PutRecordsCalls": "Count",
+    "BulkRequests": "Count",
+    "BulkItemsThrottled": "Count",
+    "DocumentsRejected": "Count",
+    "DuplicatesSuppressed": "Count",
     "BatchFillRecords": "Count",
     "BatchFillBytes": "Bytes",
     "EndToEndLagMs": "Milliseconds",
     "RecordsPending": "Count",
     "ChunksPending": "Count",
     "ClaimCheckDeleteFailed": "Count",
-    # The search delivery's (issue 12; names fixed by the deploy template's alarm and dashboard).
-    "BulkRequests": "Count",
-    "DuplicatesSuppressed": "Count",
-    "BulkItemsThrottled": "Count",
-    "DocumentsRejected": "Count",
+    # Follow rules (issue 14): groups a rule subscribed, and groups it could not (no room
+    # for a third filter, or another filter already sends them to logstep).
+    "FollowGroupsSubscribed": "Count",
+    "FollowGroupsFailed": "Count",
 }
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import limits
 from chalicelib.errors import ConfigurationError
@@ -66,11 +67,10 @@ class SearchSettings:
         endpoint = environ.get("LOGSTEP_SEARCH_ENDPOINT", "").strip().rstrip("/")
         if not endpoint:
             raise ConfigurationError("LOGSTEP_DELIVERY=search needs LOGSTEP_SEARCH_ENDPOINT (https://...)")
-        scheme, _, rest = endpoint.partition("://")
-        host = (
-            rest.split("/", 1)[0].rsplit(":", 1)[0] if not rest.startswith("[") else rest.split("]")[0] + "]"
-        )
-        if scheme != "https" and not (scheme == "http" and host in _LOOPBACK_HOSTS):
+        parts = urlsplit(endpoint)
+        scheme, host = parts.scheme, parts.hostname or ""
+        local = scheme == "http" and host in _LOOPBACK_HOSTS
+        if not host or (scheme != "https" and not local):
             raise ConfigurationError(
                 f"LOGSTEP_SEARCH_ENDPOINT={endpoint!r}: use https:// (plain http only for a "
                 "cluster on this host, such as the sandbox's)"
@@ -285,12 +285,17 @@ class Settings:
             if isinstance(getattr(self, f.name), str)
         }
         templated = {name: value for name, value in fields.items() if _PLACEHOLDER.search(value)}
-        if not templated:
+        secret = self.search.secret_arn if self.search is not None else ""
+        if not templated and not _PLACEHOLDER.search(secret):
             return self
         values = arn_parts(invoked_function_arn)
-        filled: dict[str, Any] = {
-            name: _PLACEHOLDER.sub(lambda m: values[m.group(1)], value) for name, value in templated.items()
-        }
+
+        def fill(value: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
+
+        filled: dict[str, Any] = {name: fill(value) for name, value in templated.items()}
+        if self.search is not None and _PLACEHOLDER.search(secret):
+            filled["search"] = dataclasses.replace(self.search, secret_arn=fill(secret))
         return dataclasses.replace(self, **filled)
 
 
@@ -328,6 +333,31 @@ def _log_level(raw: str) -> str:
 
 APP_NAME = "logstep"
 SUBSCRIPTION_DISTRIBUTIONS = ("Random", "ByLogStream")
+# The scheduled sweep of follow rules: every 15 minutes by default; one run stops starting
+# work after 240 s (the sweep function's timeout is 300 s in .chalice/config.json) or 20
+# DescribeLogGroups pages per rule, and the next run resumes where it stopped.
+DEFAULT_SWEEP_MINUTES = 15
+DEFAULT_SWEEP_BUDGET_SECONDS = 240.0
+DEFAULT_SWEEP_MAX_PAGES = 20
+
+
+def follow_sweep_minutes(environ: Mapping[str, str]) -> int:
+    """LOGSTEP_FOLLOW_SWEEP_MINUTES: minutes between scheduled sweeps (app.py reads it at import:
+    Chalice fixes a schedule expression when the app is loaded)."""
+    return int(_positive(environ, "LOGSTEP_FOLLOW_SWEEP_MINUTES", DEFAULT_SWEEP_MINUTES, whole=True))
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError as e:
+        raise ConfigurationError(f"{name}={raw!r} is not a {'whole ' if whole else ''}number") from e
+    if value <= 0:
+        raise ConfigurationError(f"{name}={raw!r} must be positive")
+    return value
 
 
 @dataclass(frozen=True)
@@ -349,6 +379,10 @@ class OnboardingSettings:
     distribution: str
     protected_log_groups: tuple[str, ...]
     log_level: str = "INFO"
+    # Follow rules (issue 14): the rule store, and how much one scheduled sweep may do.
+    follows_table: str = ""
+    sweep_budget_seconds: float = DEFAULT_SWEEP_BUDGET_SECONDS
+    sweep_max_pages: int = DEFAULT_SWEEP_MAX_PAGES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OnboardingSettings:
@@ -370,6 +404,13 @@ class OnboardingSettings:
             distribution=distribution,
             protected_log_groups=tuple(p.strip() for p in extra.split(",") if p.strip()),
             log_level=_log_level(environ.get("LOGSTEP_LOG_LEVEL", "")),
+            follows_table=environ.get("LOGSTEP_FOLLOWS_TABLE", "") or f"{APP_NAME}-{stage}-follows",
+            sweep_budget_seconds=_positive(
+                environ, "LOGSTEP_FOLLOW_SWEEP_BUDGET_SECONDS", DEFAULT_SWEEP_BUDGET_SECONDS
+            ),
+            sweep_max_pages=int(
+                _positive(environ, "LOGSTEP_FOLLOW_SWEEP_MAX_PAGES", DEFAULT_SWEEP_MAX_PAGES, whole=True)
+            ),
         )
 
     def resolve(self, invoked_function_arn: str) -> SubscriptionTarget:

@@ -24,7 +24,7 @@ from chalicelib.batching import (
     pack_chunks,
     partition_key_for,
 )
-from chalicelib.bulk import bulk_record, document_id
+from chalicelib.bulk import bulk_record, document_id, error_class
 from chalicelib.claimcheck import (
     ClaimCheck,
     chunk_key,
@@ -289,7 +289,7 @@ def put_batch(
     records = decode_records(blob)
     if not records:
         return {"index": index, "delivered": 0, "calls": 0}
-    delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))
+    delivery: Delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))
     outcome = delivery.send(records)
     if outcome.rejections:
         # Before the pending set: the reasons must exist whenever a pending set holds a
@@ -331,7 +331,7 @@ def put_batch(
             raise DeliveryThrottledError(summary)
         raise RecordsThrottledError(summary)
     if outcome.rejected:
-        reasons = sorted({str(r["error"]).split(" (caused by", 1)[0] for r in outcome.rejections})
+        reasons = sorted({error_class(str(r["error"])) for r in outcome.rejections})
         if reasons:
             summary += f"; refused by the cluster: {'; '.join(reasons[:5])}"
         raise DeliveryRejectedError(summary)
@@ -408,7 +408,7 @@ def summarize(
         rejections = [r for c in pending_chunks for r in c.get("rejections", [])]
         refusals = ""
         if rejections:
-            reasons = Counter(str(r.get("error", "")).split(" (caused by", 1)[0] for r in rejections)
+            reasons = Counter(error_class(str(r.get("error", ""))) for r in rejections)
             listed_reasons = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
             refusals = (
                 f" The cluster refused {len(rejections)} of them for good ({listed_reasons}); "

@@ -243,6 +243,47 @@ class SubscriptionService:
         log_event("subscription.deleted", log_group=log_group_name, filter=ours.filter_name)
         return ours
 
+    # --- for follow rules (chalicelib.follows) ---------------------------------------------
+
+    def existing(self, log_group_name: str) -> Subscription | None:
+        """logstep's filter on the group, or None when there is room to add it.
+
+        Raises FilterLimitReachedError / AlreadySubscribedByOtherFilterError when there is not.
+        """
+        filters = self._filters(log_group_name)
+        ours = filters.get(self._target.filter_name)
+        if ours is None:
+            self._check_room(log_group_name, filters)
+        return ours
+
+    def create(self, log_group_name: str, filter_pattern: str) -> None:
+        """Put logstep's filter on a group ``existing`` found room on (no second check)."""
+        target = self._target
+        self._put(
+            Subscription(
+                log_group_name=log_group_name,
+                filter_name=target.filter_name,
+                filter_pattern=filter_pattern,
+                destination_arn=target.destination_arn,
+                role_arn=target.role_arn,
+                distribution=target.distribution,
+            )
+        )
+        log_event("subscription.subscribed", log_group=log_group_name, filter=target.filter_name)
+
+    def reapply(self, log_group_name: str, filter_pattern: str) -> str:
+        """Bring the group's filter to ``filter_pattern``: subscribed, updated or alreadySubscribed."""
+        outcome, _ = self._apply(log_group_name, filter_pattern, dry_run=False)
+        return outcome
+
+    def remove(self, log_group_name: str) -> bool:
+        """Remove logstep's filter if it is there; False when there was none (or no group)."""
+        try:
+            self.unsubscribe(log_group_name)
+        except (NotSubscribedError, LogGroupNotFoundError):
+            return False
+        return True
+
     # --- many groups -----------------------------------------------------------------------
 
     def subscribe_prefix(self, request: SubscribePrefix) -> PrefixReport:
@@ -325,6 +366,14 @@ class SubscriptionService:
             retry_after_seconds=retry_after,
         )
 
+    def groups(
+        self, prefix: str, cursor: Cursor | None, limit: int
+    ) -> tuple[list[tuple[str, Cursor]], Cursor | None]:
+        """Up to ``limit`` group names under ``prefix`` from ``cursor`` on, each with the cursor
+        naming it, and the cursor after them (None: the prefix is done)."""
+        walk = self._walk(prefix, cursor, limit)
+        return walk.groups, walk.after
+
     # --- internals -------------------------------------------------------------------------
 
     def _apply(self, log_group_name: str, pattern: str, dry_run: bool) -> tuple[str, Subscription]:
@@ -351,24 +400,29 @@ class SubscriptionService:
                 return "alreadySubscribed", wanted
             outcome = "updated"
         else:
-            others = sorted(filters)
-            duplicate = [
-                f.filter_name for f in filters.values() if f.destination_arn == target.destination_arn
-            ]
-            if duplicate:
-                raise AlreadySubscribedByOtherFilterError(
-                    f"{log_group_name} already sends to logstep's stream through filter "
-                    f"{duplicate[0]!r}; a second filter would deliver every event twice. Remove "
-                    "that filter (or leave the group as it is).",
-                    details={"logGroupName": log_group_name, "filters": others},
-                )
-            if len(filters) >= MAX_FILTERS_PER_LOG_GROUP:
-                raise self._limit_error(log_group_name, others)
+            self._check_room(log_group_name, filters)
             outcome = "subscribed"
         if not dry_run:
             self._put(wanted)
             log_event(f"subscription.{outcome}", log_group=log_group_name, filter=wanted.filter_name)
         return outcome, wanted
+
+    def _check_room(self, log_group_name: str, filters: dict[str, Subscription]) -> None:
+        """Raise unless logstep's filter may be added: no other filter to logstep's stream,
+        and fewer than the two filters CloudWatch Logs allows."""
+        others = sorted(filters)
+        duplicate = [
+            f.filter_name for f in filters.values() if f.destination_arn == self._target.destination_arn
+        ]
+        if duplicate:
+            raise AlreadySubscribedByOtherFilterError(
+                f"{log_group_name} already sends to logstep's stream through filter "
+                f"{duplicate[0]!r}; a second filter would deliver every event twice. Remove "
+                "that filter (or leave the group as it is).",
+                details={"logGroupName": log_group_name, "filters": others},
+            )
+        if len(filters) >= MAX_FILTERS_PER_LOG_GROUP:
+            raise self._limit_error(log_group_name, others)
 
     def _put(self, wanted: Subscription) -> None:
         try:

@@ -170,6 +170,137 @@ def parse_delete_query(params: Mapping[str, str] | None) -> str:
     return validate_log_group_name(query["logGroupName"])
 
 
+# --- /follows (issue 14) --------------------------------------------------------------------
+
+# A rule's exclusions are few names or prefixes; a long list belongs in a narrower prefix.
+MAX_FOLLOW_EXCLUSIONS = 100
+_FOLLOW_FIELDS = frozenset(
+    {
+        "logGroupNamePrefix",
+        "filterPattern",
+        "excludeLogGroupNames",
+        "excludePrefixes",
+        "dryRun",
+        "nextToken",
+        "limit",
+    }
+)
+_UNFOLLOW_PARAMS = frozenset({"logGroupNamePrefix", "unsubscribe", "nextToken"})
+
+
+@dataclass(frozen=True)
+class FollowPrefix:
+    """POST /follows: record a rule, then onboard one page of the groups under it."""
+
+    prefix: str
+    filter_pattern: str = ""
+    exclude_names: tuple[str, ...] = ()
+    exclude_prefixes: tuple[str, ...] = ()
+    cursor: Cursor | None = None
+    limit: int = DEFAULT_ONBOARD_PAGE_GROUPS
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Unfollow:
+    """DELETE /follows: remove a rule and, with ``unsubscribe``, one page of its filters."""
+
+    prefix: str
+    unsubscribe: bool = False
+    after: str | None = None
+
+
+def parse_follow_body(raw: bytes | str | None) -> FollowPrefix:
+    """The body of POST /follows -> a typed request, or an InvalidRequestError (400)."""
+    body = _json_object(raw)
+    _reject_unknown(body, _FOLLOW_FIELDS)
+    if "logGroupNamePrefix" not in body:
+        raise InvalidRequestError(
+            'the body needs logGroupNamePrefix, e.g. {"logGroupNamePrefix": "/aws/lambda/"}',
+            details={"field": "logGroupNamePrefix"},
+        )
+    prefix = validate_log_group_name(_string(body, "logGroupNamePrefix"), field="logGroupNamePrefix")
+    token = _optional_string(body, "nextToken")
+    return FollowPrefix(
+        prefix=prefix,
+        filter_pattern=validate_filter_pattern(_optional_string(body, "filterPattern")),
+        exclude_names=_names(body, "excludeLogGroupNames"),
+        exclude_prefixes=_names(body, "excludePrefixes"),
+        cursor=decode_next_token(token, prefix) if token is not None else None,
+        limit=_limit(body.get("limit"), DEFAULT_ONBOARD_PAGE_GROUPS, present="limit" in body),
+        dry_run=_boolean(body, "dryRun"),
+    )
+
+
+def parse_unfollow_query(params: Mapping[str, str] | None) -> Unfollow:
+    """The query of DELETE /follows -> a typed request."""
+    query = dict(params or {})
+    _reject_unknown(query, _UNFOLLOW_PARAMS, where="query parameter")
+    if "logGroupNamePrefix" not in query:
+        raise InvalidRequestError(
+            "name the rule in the query: DELETE /follows?logGroupNamePrefix=/aws/lambda/",
+            details={"field": "logGroupNamePrefix"},
+        )
+    prefix = validate_log_group_name(query["logGroupNamePrefix"], field="logGroupNamePrefix")
+    flag = query.get("unsubscribe", "false").lower()
+    if flag not in ("true", "false"):
+        raise InvalidRequestError("unsubscribe must be true or false", details={"field": "unsubscribe"})
+    token = query.get("nextToken")
+    if token is not None and flag != "true":
+        raise InvalidRequestError(
+            "nextToken continues an unsubscribe: send it with unsubscribe=true",
+            details={"field": "nextToken"},
+        )
+    return Unfollow(
+        prefix=prefix,
+        unsubscribe=flag == "true",
+        after=decode_unfollow_token(token, prefix) if token is not None else None,
+    )
+
+
+def encode_unfollow_token(after: str, prefix: str) -> str:
+    """An opaque token: the unsubscribe walk of ``prefix`` continues after group ``after``."""
+    payload = {"v": 1, "p": prefix, "a": after}
+    return base64.urlsafe_b64encode(jsoncodec.dumps(payload)).decode().rstrip("=")
+
+
+def decode_unfollow_token(token: str, prefix: str) -> str:
+    """Inverse of ``encode_unfollow_token``; InvalidNextTokenError unless it is ours."""
+    if not token or len(token) > MAX_NEXT_TOKEN_CHARS or not token.isascii():
+        raise _bad_token("nextToken is not one this API issued")
+    try:
+        payload = jsoncodec.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError) as e:
+        raise _bad_token("nextToken is not one this API issued") from e
+    if not isinstance(payload, dict) or payload.get("v") != 1 or not isinstance(payload.get("a"), str):
+        raise _bad_token("nextToken is not one this API issued")
+    if payload.get("p") != prefix:
+        raise _bad_token("nextToken was issued for another logGroupNamePrefix; send the same prefix with it")
+    return str(payload["a"])
+
+
+def _names(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = body.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidRequestError(
+            f"{key} must be an array of strings, not {_json_type(value)}", details={"field": key}
+        )
+    if len(value) > MAX_FOLLOW_EXCLUSIONS:
+        raise InvalidRequestError(
+            f"{key} has {len(value)} entries; at most {MAX_FOLLOW_EXCLUSIONS}", details={"field": key}
+        )
+    names = []
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidRequestError(
+                f"{key} must hold strings, not {_json_type(item)}", details={"field": key}
+            )
+        names.append(validate_log_group_name(item, field=key))
+    return tuple(sorted(set(names)))
+
+
 # --- values ------------------------------------------------------------------------------
 
 

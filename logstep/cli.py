@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infra": ("logstep.infra", "render the infrastructure template for a stage"),
     "deploy": ("logstep.deploy", "deploy a stage to AWS: stack, chalice deploy, mapping settings"),
     "destroy": ("logstep.destroy", "remove a stage: subscription filters, Chalice, bucket, stack"),
+    "index": ("logstep.index", "set up the search cluster's index template and retention; show the indices"),
     "local": ("logstep.local", "run the sandbox as a service: moto server, onboarding API, pipeline"),
 }
 

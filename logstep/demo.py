@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import sys
 import time
@@ -44,6 +45,8 @@ SUMMARY_KEYS = (
     "output_records",
     "settings",
     "claimcheck",
+    "delivery",
+    "search",
     "elapsed_seconds",
 )
 
@@ -85,6 +88,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a stage environment variable for the Lambda handlers (repeatable), "
         "e.g. LOGSTEP_MAX_CHUNK_BYTES=33554432",
+    )
+    parser.add_argument(
+        "--delivery",
+        choices=("kinesis", "search"),
+        default="kinesis",
+        help="kinesis: documents go to the destination stream; search: straight to the sandbox's "
+        "search server (osmem-server) with _bulk (LOGSTEP_DELIVERY)",
+    )
+    parser.add_argument(
+        "--search-throttle-rate", type=float, default=0.0, help="share of bulk items answered 429"
+    )
+    parser.add_argument(
+        "--search-error-rate", type=float, default=0.0, help="share of bulk items answered 503"
+    )
+    parser.add_argument(
+        "--search-request-throttle-rate",
+        type=float,
+        default=0.0,
+        help="share of whole _bulk requests answered 429",
     )
     parser.add_argument("--source-shards", type=int, default=2, help="shards of the source stream")
     parser.add_argument("--destination-shards", type=int, default=2, help="shards of the destination stream")
@@ -203,6 +225,10 @@ def run(args: argparse.Namespace) -> int:
         call_throttle_rate=args.call_throttle_rate,
     )
     environment = stage_environment(args)
+    stack = contextlib.ExitStack()
+    search = _start_search(args, stack)
+    if search is not None:
+        environment = {**environment, **search.environment()}
     config = SandboxConfig(
         faults=plan,
         time_scale=args.time_scale,
@@ -211,12 +237,20 @@ def run(args: argparse.Namespace) -> int:
         source_shards=args.source_shards,
         destination_shards=args.destination_shards,
     )
-    with Sandbox(config) as sandbox:
+    with stack, Sandbox(config) as sandbox:
         _progress(
             args,
             f"sandbox up (moto, in-process): {sandbox.source_stream} -> state machine "
-            f"{sandbox.state_machine_name} -> {sandbox.destination_stream}",
+            f"{sandbox.state_machine_name} -> "
+            + (f"_bulk -> search server {search.url}" if search else sandbox.destination_stream),
         )
+        if search is not None and search.plan.active:
+            _progress(
+                args,
+                f"search faults: {search.plan.throttle_rate:.0%} items 429, "
+                f"{search.plan.error_rate:.0%} items 503, "
+                f"{search.plan.request_throttle_rate:.0%} requests 429 (seed {search.plan.seed})",
+            )
         if plan.active:
             _progress(
                 args,
@@ -295,18 +329,28 @@ def run(args: argparse.Namespace) -> int:
                 claimcheck["bytes"] += int(item["Size"])
         destination = deaggregate_all(sandbox.read_destination_records())
         documents = [jsoncodec.loads(user.data) for user in destination]
+        search_summary: dict[str, Any] | None = None
+        if search is not None:
+            # Search mode: what was delivered is what the index holds, counted by the index.
+            search_summary, documents = index_account(search, expected)
         delivered_ids = Counter(str(d["cloudwatch"]["id"]) for d in documents)
         if args.out:
             with open(args.out, "wb") as out:
                 for document in documents:
                     out.write(jsoncodec.dumps(document) + b"\n")
         missing = expected.ids - set(delivered_ids) - pending_ids
-        accounted = not missing and quarantined == expected.malformed_records
+        # Search mode promises exactly one copy per event in the index.
+        exactly_once = search_summary is None or search_summary["duplicates"] == 0
+        accounted = not missing and quarantined == expected.malformed_records and exactly_once
         summary_data: dict[str, Any] = {
             "events_in": len(expected.ids),
-            "documents_delivered": len(documents),
+            "documents_delivered": search_summary["indexed"] if search_summary else len(documents),
             "unique_events_delivered": len(set(delivered_ids) & expected.ids),
-            "duplicates": sum(n - 1 for n in delivered_ids.values() if n > 1),
+            "duplicates": (
+                search_summary["duplicates"]
+                if search_summary
+                else sum(n - 1 for n in delivered_ids.values() if n > 1)
+            ),
             "pending_records": pending_records,
             "quarantined_records": quarantined,
             "missing_events": len(missing),
@@ -323,6 +367,7 @@ def run(args: argparse.Namespace) -> int:
                     "errors": s.errors,
                     "duration_ms": round(s.duration_ms, 1),
                     "billed_ms": s.billed_ms,
+                    "cpu_ms": round(s.cpu_ms, 1),
                     "memory_mb": DEFAULT_MEMORY_MB.get(name, 128),
                 }
                 for name, s in sorted(sandbox.function_stats.items())
@@ -350,6 +395,8 @@ def run(args: argparse.Namespace) -> int:
             "output_records": args.output_records,
             "settings": environment,
             "claimcheck": claimcheck,
+            "delivery": "search" if search is not None else "kinesis",
+            "search": search_summary,
             "elapsed_seconds": round(time.monotonic() - started, 2),
         }
         health = health_from_emf(sandbox.metric_documents)
@@ -377,9 +424,22 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
         f"  missing                  {s['missing_events']}",
         f"  batches (executions)     {s['batches']}: {ex}",
         f"  delivery chunks          {s['chunks']}",
-        f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
-        f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
-        f"record errors {pr['record_errors'] or 'none'}",
+    ]
+    search = s.get("search")
+    if search:
+        lines += [
+            f"  search index             {search['indexed']} documents in {search['index_pattern']} "
+            f"(counted by the index), {search['unique']} unique, {search['duplicates']} duplicate _ids",
+            f"  bulk requests            {search['bulk_requests']} ({search['throttled_requests']} "
+            f"refused whole), item errors {search['item_errors'] or 'none'}",
+        ]
+    else:
+        lines += [
+            f"  destination records      {pr['records']} ({s['output_records']}), {pr['bytes']} bytes",
+            f"  PutRecords calls         {pr['calls']} ({pr['throttled_calls']} throttled whole), "
+            f"record errors {pr['record_errors'] or 'none'}",
+        ]
+    lines += [
         f"  retries (Step Functions) {s['retries']}",
         f"  state transitions        {s['state_transitions']}",
         f"  largest state payload    {s['largest_state_payload_bytes']} bytes (limit 262144)",
@@ -387,4 +447,106 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
         "",
         "every event accounted for" if s["accounted"] else "NOT every event is accounted for",
     ]
+    if search:
+        lines.insert(-2, "")
+        lines[-2:-2] = format_searches(search)
     print("\n".join(lines))
+
+
+# The searches the demo shows: what a user would ask first (README "Searching the sandbox").
+ERRORS_BY_GROUP = {
+    "size": 0,
+    "query": {"query_string": {"query": "level:ERROR"}},
+    "aggs": {"groups": {"terms": {"field": "cloudwatch.logGroup", "size": 10}}},
+}
+SLOWEST_REPORTS = {
+    "size": 3,
+    "query": {"term": {"lambda.type": "REPORT"}},
+    "sort": [{"lambda.durationMs": "desc"}],
+    "_source": ["lambda.functionName", "lambda.durationMs", "lambda.requestId"],
+}
+
+
+def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
+    """The sandbox's search server for --delivery search, or None (kinesis, or no osmem here)."""
+    if args.delivery != "search":
+        return None
+    from logstep.search_sandbox import SearchFaultPlan, SearchSandbox, SearchServerUnavailable
+
+    plan = SearchFaultPlan(
+        seed=args.seed,
+        throttle_rate=args.search_throttle_rate,
+        error_rate=args.search_error_rate,
+        request_throttle_rate=args.search_request_throttle_rate,
+    )
+    try:
+        search = stack.enter_context(SearchSandbox(plan))
+    except SearchServerUnavailable as e:
+        print(
+            f"logstep demo: cannot start a search server on this platform ({e}); "
+            "falling back to the Kinesis delivery",
+            file=sys.stderr,
+        )
+        args.delivery = "kinesis"
+        return None
+    from logstep.search_sandbox import install_index_template
+
+    install_index_template(search)
+    return search
+
+
+def index_account(search: Any, expected: Expected) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What the index holds for the run, counted by the index: the summary's ``search`` object."""
+    pattern = "logstep-*"
+    search.refresh()
+    indexed = search.count(pattern)
+    documents = [hit["_source"] for hit in search.documents(pattern)]
+    identities = {
+        (d["cloudwatch"]["logGroup"], d["cloudwatch"]["logStream"], str(d["cloudwatch"]["id"]))
+        for d in documents
+    }
+    counters = search.faults.counters
+    item_errors = dict(sorted(counters.item_errors.items()))
+    rejected = sum(
+        n
+        for status, n in item_errors.items()
+        if status.isdigit() and 400 <= int(status) < 500 and status not in ("409", "429")
+    )
+    errors_by_group = search.request("POST", f"/{pattern}/_search", ERRORS_BY_GROUP)
+    slowest = search.request("POST", f"/{pattern}/_search", SLOWEST_REPORTS)
+    summary = {
+        "url": search.url,
+        "index_pattern": pattern,
+        "indexed": indexed,
+        "unique": len(identities),
+        "duplicates": indexed - len(identities),
+        "rejected": rejected,
+        **counters.to_json(),
+        "units": dict(counters.units),
+        "indices": {
+            row["index"]: int(row["docs.count"])
+            for row in search.request("GET", f"/_cat/indices/{pattern}?format=json")
+        },
+        "searches": {
+            "errors_by_log_group": {
+                b["key"]: b["doc_count"] for b in errors_by_group["aggregations"]["groups"]["buckets"]
+            },
+            "slowest_reports": [hit["_source"].get("lambda", {}) for hit in slowest["hits"]["hits"]],
+        },
+    }
+    return summary, documents
+
+
+def format_searches(search: dict[str, Any]) -> list[str]:
+    """The demo's two searches, with the curl that runs each against the server."""
+    lines = ["searches the index answered (the same with curl against `logstep local --delivery search`):"]
+    lines.append("  errors by log group      curl 'http://127.0.0.1:9200/logstep-*/_search?q=level:ERROR'")
+    for group, count in search["searches"]["errors_by_log_group"].items():
+        lines.append(f"    {count:6d}  {group}")
+    lines.append("  slowest Lambda REPORTs   (sort lambda.durationMs desc, lambda.type:REPORT)")
+    for report in search["searches"]["slowest_reports"]:
+        lines.append(
+            f"    {report.get('durationMs', '?'):>9} ms  {report.get('functionName', '?')}  "
+            f"{report.get('requestId', '')}"
+        )
+    return lines

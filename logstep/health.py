@@ -58,6 +58,14 @@ def format_health(health: Health) -> str:
         else "n/a"
     )
     reasons = ", ".join(f"{k} {int(v)}" for k, v in sorted(health.quarantined_by_reason.items()))
+    search = (
+        [
+            f"  BulkRequests {health.get('BulkRequests')}  DuplicatesSuppressed "
+            f"{health.get('DuplicatesSuppressed')}  DocumentsRejected {health.get('DocumentsRejected')}"
+        ]
+        if "BulkRequests" in health.sums
+        else []
+    )
     return "\n".join(
         [
             "health (the metrics in the `logstep` CloudWatch namespace)",
@@ -70,6 +78,7 @@ def format_health(health: Health) -> str:
             + (f" ({reasons})" if reasons else "")
             + f"  OversizeDocuments {health.get('OversizeDocuments')}  ParseFailures "
             f"{health.get('ParseFailures')}",
+            *search,
             f"  batch fill {fill}  end-to-end lag {lag_text}",
         ]
     )

@@ -8,7 +8,9 @@ the in-process Lambda answer must live in the process that runs the moto server)
 - the onboarding API on 127.0.0.1:--api-port, served by Chalice's local server from the
   same ``app.py`` that is deployed;
 - the pipeline: a poller standing in for the Kinesis event source mapping, and the real
-  state machine with the Chalice handlers as its Lambda tasks.
+  state machine with the Chalice handlers as its Lambda tasks;
+- the follow-rule sweep on ``--sweep-interval`` (moto sends no CloudTrail events, so new
+  groups are found by the sweep here, as the deployed sweep catches what events miss).
 
 It prints both endpoints, a copy-paste walkthrough and a line containing ``ready`` once
 both endpoints answer. Ctrl-C (or SIGTERM) stops it cleanly.
@@ -34,6 +36,8 @@ from logstep.health import format_health, health_from_emf
 HOST = "127.0.0.1"
 STAGE = "local"
 READY_TIMEOUT_SECONDS = 30.0
+# The deployed sweep runs every 15 minutes; locally a minute keeps the walkthrough short.
+DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +56,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="multiplier on the state machine's Retry backoff sleeps (1 = real time)",
     )
+    parser.add_argument(
+        "--delivery",
+        choices=("kinesis", "search"),
+        default="kinesis",
+        help="kinesis: documents go to the destination stream; search: straight to a search "
+        "server (osmem-server) on --search-port with _bulk",
+    )
+    parser.add_argument(
+        "--search-port", type=int, default=9200, help="the search server's port (--delivery search)"
+    )
+    parser.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=DEFAULT_SWEEP_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="seconds between sweeps of the follow rules (the stage's schedule: 15 minutes)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no pipeline progress lines")
 
 
-def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str) -> str:
-    """The copy-paste walkthrough printed at start (and shown in README "Running locally")."""
+def walkthrough(
+    api_url: str, aws_url: str, region: str, destination_stream: str, search_url: str | None = None
+) -> str:
+    """The copy-paste walkthrough printed at start (and shown in README "Running locally").
+
+    With the search delivery (``search_url``) it ends with a search of the index instead of
+    reading the destination stream.
+    """
     json_event = (
         '{"timestamp": $(date +%s000), "message": '
         '"{\\"level\\": \\"error\\", \\"message\\": \\"payment declined\\", '
@@ -86,6 +113,19 @@ def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str
         "aws logs put-log-events --log-group-name /aws/lambda/orders --log-stream-name web-1 \\",
         "  --log-events file://events.json",
         "",
+    ]
+    if search_url is not None:
+        offboard = f"{api_url}/subscriptions?logGroupName=/aws/lambda/orders"
+        search_steps = [
+            "# 4. To stop shipping the group later, offboard it:",
+            f"#   curl -s -w '\\n' -X DELETE '{offboard}'",
+            "",
+            "# 5. A few seconds after step 3, search the index:",
+            f"curl -s '{search_url}/logstep-*/_count'",
+            f"curl -s '{search_url}/logstep-*/_search?q=level:ERROR'",
+        ]
+        return "\n".join([*lines, *search_steps]) + "\n"
+    lines += [
         "# 4. A few seconds later, read the transformed documents off the destination stream:",
         f"IT=$(aws kinesis get-shard-iterator --stream-name {destination_stream} \\",
         "  --shard-id shardId-000000000000 --shard-iterator-type TRIM_HORIZON \\",
@@ -101,12 +141,18 @@ def walkthrough(api_url: str, aws_url: str, region: str, destination_stream: str
 
 def run(args: argparse.Namespace) -> int:
     """Start everything, print the walkthrough and ``ready``, serve until Ctrl-C."""
-    for port, flag in ((args.aws_port, "--aws-port"), (args.api_port, "--api-port")):
+    ports = [(args.aws_port, "--aws-port"), (args.api_port, "--api-port")]
+    if args.delivery == "search":
+        ports.append((args.search_port, "--search-port"))
+    for port, flag in ports:
         if not _port_free(port):
             print(f"logstep local: port {port} on {HOST} is in use; pick another with {flag}")
             return 2
-    if args.api_port == args.aws_port:
-        print("logstep local: --api-port and --aws-port must differ")
+    if len({port for port, _ in ports}) != len(ports):
+        print(f"logstep local: {', '.join(flag for _, flag in ports)} must differ")
+        return 2
+    if args.sweep_interval <= 0:
+        print("logstep local: --sweep-interval must be a positive number of seconds")
         return 2
 
     from chalice.config import Config
@@ -127,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         aws_port=args.aws_port,
     )
+    search = _start_search(args)
     sandbox = Sandbox(config)
     # The onboarding API's stage settings: Chalice's local server has no function ARN to
     # complete ARNs from, so they are given whole.
@@ -139,7 +186,13 @@ def run(args: argparse.Namespace) -> int:
     api_url = f"http://{HOST}:{args.api_port}"
     try:
         print(f"logstep local: starting the moto server on {sandbox.endpoint_url} ...", flush=True)
-        with sandbox, _serving_api(sandbox, args.api_port, Config, create_local_server):
+        with contextlib.ExitStack() as stack:
+            if search is not None:
+                stack.enter_context(search)
+                # The handlers read the stage environment when the sandbox starts.
+                config.environment.update(search.environment())
+            stack.enter_context(sandbox)
+            stack.enter_context(_serving_api(sandbox, args.api_port, Config, create_local_server))
             poller = threading.Thread(
                 target=_poll,
                 args=(sandbox, args.poll_interval, stop, args.quiet),
@@ -147,14 +200,23 @@ def run(args: argparse.Namespace) -> int:
                 daemon=True,
             )
             poller.start()
-            _wait_until_answering(api_url, sandbox)
+            search_url = search.url if search is not None else None
+            _wait_until_answering(api_url, sandbox, search_url)
             endpoint = sandbox.endpoint_url or ""
-            print(_banner(api_url, endpoint, sandbox), flush=True)
+            print(_banner(api_url, endpoint, sandbox, search_url), flush=True)
             print(
-                walkthrough(api_url, endpoint, sandbox.config.region, sandbox.destination_stream),
+                walkthrough(api_url, endpoint, sandbox.config.region, sandbox.destination_stream, search_url),
                 flush=True,
             )
-            print(f"logstep local: ready (API {api_url}, AWS {endpoint}); Ctrl-C stops", flush=True)
+            serving = f"API {api_url}, AWS {endpoint}" + (f", search {search_url}" if search_url else "")
+            print(f"logstep local: ready ({serving}); Ctrl-C stops", flush=True)
+            # Started after "ready", so that line stays the last one of start-up.
+            threading.Thread(
+                target=_sweep,
+                args=(sandbox, args.sweep_interval, stop, args.quiet),
+                name="logstep-sweep",
+                daemon=True,
+            ).start()
             while not stop.wait(0.5):
                 pass
     except KeyboardInterrupt:
@@ -242,16 +304,43 @@ def _poll(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> 
             print(f"[pipeline] poll failed ({type(e).__name__}: {e}); retrying", flush=True)
 
 
+def _sweep(sandbox: Any, interval: float, stop: threading.Event, quiet: bool) -> None:
+    """The sweep's schedule: run the follow-rule sweep every ``interval`` seconds."""
+    while not stop.wait(interval):
+        try:
+            report, error = sandbox.sweep_follows()
+            if error is not None:
+                print(f"[follows] sweep failed ({error['errorType']}: {error['errorMessage']})", flush=True)
+                continue
+            counts = report["counts"]
+            if not quiet and (
+                counts["subscribed"] or counts["failed"] or report["reapplied"] or report["errors"]
+            ):
+                print(
+                    f"[follows] sweep: {counts['subscribed']} subscribed, {counts['failed']} failed, "
+                    f"{report['reapplied']} re-applied, {len(report['rulesResuming'])} rules to resume"
+                    + (f", errors: {', '.join(report['errors'])}" if report["errors"] else ""),
+                    flush=True,
+                )
+        except Exception as e:  # keep sweeping, as the next scheduled run would
+            if stop.is_set():
+                return
+            print(f"[follows] sweep failed ({type(e).__name__}: {e}); retrying", flush=True)
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"[pipeline] {line}" for line in text.splitlines())
 
 
-def _wait_until_answering(api_url: str, sandbox: Any) -> None:
+def _wait_until_answering(api_url: str, sandbox: Any, search_url: str | None = None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     kinesis = sandbox.client("kinesis")
     while True:
         try:
             kinesis.list_streams()
+            if search_url is not None:
+                with urllib.request.urlopen(search_url, timeout=5) as answer:
+                    answer.read()
             with urllib.request.urlopen(f"{api_url}/subscriptions?limit=1", timeout=5) as answer:
                 if answer.status == 200:
                     return
@@ -261,13 +350,17 @@ def _wait_until_answering(api_url: str, sandbox: Any) -> None:
         time.sleep(0.1)
 
 
-def _banner(api_url: str, aws_url: str, sandbox: Any) -> str:
+def _banner(api_url: str, aws_url: str, sandbox: Any, search_url: str | None = None) -> str:
+    destination = (
+        f"_bulk -> search server {search_url} (osmem-server)" if search_url else sandbox.destination_stream
+    )
     return f"""
 logstep local (stage {sandbox.config.stage}, region {sandbox.config.region})
   onboarding API   {api_url}/subscriptions
+  follow rules     {api_url}/follows
   AWS (moto)       {aws_url}
   source stream    {sandbox.source_stream}
-  destination      {sandbox.destination_stream}
+  destination      {destination}
 
 WARNING: Chalice's local server lets IAM-protected routes through UNSIGNED. The deployed
 API requires SigV4 (IAM) on every route; nothing here checks who is calling.
@@ -281,3 +374,40 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _start_search(args: argparse.Namespace) -> Any:
+    """The search server for --delivery search (not yet started), or None."""
+    if args.delivery != "search":
+        return None
+    from logstep.search_sandbox import SearchSandbox, osmem_available
+
+    reason = osmem_available()
+    if reason:
+        print(
+            f"logstep local: cannot start a search server on this platform ({reason}); "
+            "falling back to the Kinesis delivery",
+            flush=True,
+        )
+        return None
+    return _TemplatedSearch(SearchSandbox(addr=f"{HOST}:{args.search_port}"))
+
+
+class _TemplatedSearch:
+    """The search server, with logstep's index template installed once it is up."""
+
+    def __init__(self, search: Any) -> None:
+        self._search = search
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._search, name)
+
+    def __enter__(self) -> Any:
+        from logstep.search_sandbox import install_index_template
+
+        self._search.__enter__()
+        install_index_template(self._search)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._search.__exit__(*exc)

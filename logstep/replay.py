@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import jsoncodec
 from chalicelib.batching import Record, decode_records, encode_records
-from chalicelib.claimcheck import ClaimCheck, manifest_key, pending_key
+from chalicelib.claimcheck import ClaimCheck, manifest_key, pending_key, rejected_key
 from chalicelib.delivery.kinesis import KinesisDelivery
-from chalicelib.settings import DeliveryLimits
+from chalicelib.delivery.outcome import Delivery
+from chalicelib.delivery.search import HttpTransport, SearchDelivery, signer_for
+from chalicelib.settings import SEARCH_AUTHS, DeliveryLimits, SearchSettings
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class ReplayResult:
     attempts: int = 0
     restarted_execution: str | None = None
     errors: dict[str, int] = field(default_factory=dict)
+
+
+def run_delivery(store: ClaimCheck, run: str) -> tuple[str, str]:
+    """(delivery, target) the run's chunks were made for; runs from before it was recorded: kinesis."""
+    manifest = store.get_optional(manifest_key(run))
+    chunks = json.loads(manifest)["chunks"] if manifest is not None else []
+    first = chunks[0] if chunks else {}
+    return str(first.get("delivery") or "kinesis"), str(first.get("target") or "")
 
 
 def chunk_keys(store: ClaimCheck, run: str) -> list[str] | None:
@@ -122,8 +133,14 @@ def replay_execution(
     limits: DeliveryLimits | None = None,
     max_attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
+    search: Callable[[str], Delivery] | None = None,
 ) -> ReplayResult:
-    """Resend an execution's pending records, with capped exponential backoff and full jitter."""
+    """Resend an execution's pending records, with capped exponential backoff and full jitter.
+
+    A run made for the search delivery is resent with ``search(recorded endpoint)``: its
+    items carry ``create`` and their ``_id``, so what an earlier attempt wrote answers 409
+    and the index keeps one copy.
+    """
     description = sfn.describe_execution(executionArn=execution_arn)
     if description["status"] == "RUNNING":
         raise RuntimeError(f"{execution_arn} is still running; replay it once it has ended")
@@ -138,11 +155,21 @@ def replay_execution(
         result.restarted_execution = restart(sfn, store, run, description)
         return result
     sets = pending_sets(store, run)
-    delivery = KinesisDelivery(
-        kinesis,
-        stream or destination_for(description["stateMachineArn"]),
-        limits or DeliveryLimits(),
-    )
+    kind, target = run_delivery(store, run)
+    delivery: Delivery
+    if kind == "search":
+        if search is None:
+            raise RuntimeError(
+                f"{execution_arn} delivered to the search cluster {target}: "
+                "give --search-endpoint (and --search-auth) to replay it"
+            )
+        delivery = search(target)
+    else:
+        delivery = KinesisDelivery(
+            kinesis,
+            stream or target or destination_for(description["stateMachineArn"]),
+            limits or DeliveryLimits(),
+        )
     for pending in sets:
         result.chunks += 1
         records = pending.records
@@ -153,6 +180,9 @@ def replay_execution(
             for code, n in outcome.error_counts.items():
                 result.errors[code] = result.errors.get(code, 0) + n
             records = outcome.pending
+            if outcome.rejections:
+                documents = {"documents": outcome.rejections}
+                store.put(rejected_key(run, pending.index), jsoncodec.dumps(documents))
             store.put(pending_key(run, pending.index), encode_records(records))
             if not outcome.retryable:
                 break
@@ -168,6 +198,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region")
     parser.add_argument("--stream", help="destination stream (default: from the state machine's name)")
     parser.add_argument("--max-attempts", type=int, default=8)
+    parser.add_argument(
+        "--search-endpoint",
+        help="search delivery: the cluster to resend to (default: the one the run was made for)",
+    )
+    parser.add_argument(
+        "--search-auth",
+        choices=SEARCH_AUTHS,
+        help="search delivery: how to authenticate (default: SigV4 for *.es/*.aoss.amazonaws.com "
+        "endpoints, none for a local one)",
+    )
+    parser.add_argument("--search-secret-arn", help="search delivery: the api-key/basic auth secret")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,6 +220,24 @@ def run(args: argparse.Namespace) -> int:
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=args.endpoint_url)
 
+    def search(recorded: str) -> Delivery:
+        environ = {
+            "LOGSTEP_SEARCH_ENDPOINT": args.search_endpoint or recorded,
+            "LOGSTEP_SEARCH_AUTH": args.search_auth or "",
+            "LOGSTEP_SEARCH_SECRET_ARN": args.search_secret_arn or "",
+            "AWS_REGION": session.region_name or "",
+        }
+        if not environ["LOGSTEP_SEARCH_AUTH"] and environ["LOGSTEP_SEARCH_ENDPOINT"].startswith("http://"):
+            environ["LOGSTEP_SEARCH_AUTH"] = "none"
+        settings = SearchSettings.from_env(environ, lambda _name, default: default)
+        credentials = session.get_credentials
+
+        def frozen() -> Any:
+            return credentials().get_frozen_credentials()
+
+        sign = signer_for(settings, frozen, client("secretsmanager"))
+        return SearchDelivery(HttpTransport(settings.endpoint, sign, settings.timeout_seconds), settings)
+
     result = replay_execution(
         args.execution_arn,
         sfn=client("stepfunctions"),
@@ -186,13 +245,14 @@ def run(args: argparse.Namespace) -> int:
         kinesis=client("kinesis"),
         stream=args.stream,
         max_attempts=args.max_attempts,
+        search=search,
     )
     if result.restarted_execution:
         print(f"no documents were produced; started {result.restarted_execution} on the same batch")
         return 0
     print(
         f"replayed {result.chunks} chunk(s): {result.sent} records sent, "
-        f"{result.still_pending} still pending, {result.attempts} PutRecords rounds"
+        f"{result.still_pending} still pending, {result.attempts} rounds"
         + (f", errors {result.errors}" if result.errors else "")
     )
     return 1 if result.still_pending else 0

@@ -92,6 +92,9 @@ class FunctionStats:
     errors: int = 0
     duration_ms: float = 0.0
     billed_ms: int = 0
+    # CPU time of the handler's thread: what a Lambda pays for beyond waiting on the network
+    # (the sandbox's search server is an emulator, slower than a cluster; README "What it costs").
+    cpu_ms: float = 0.0
     error_types: Counter[str] = field(default_factory=Counter)
 
 
@@ -129,6 +132,7 @@ class Sandbox:
         self.destination_stream = f"logstep-{stage}-destination"
         self.bucket = f"logstep-{stage}-claimcheck"
         self.state_machine_name = f"logstep-{stage}-pipeline"
+        self.follows_table = f"logstep-{stage}-follows"
         self.state_machine_arn = (
             f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
         )
@@ -167,6 +171,7 @@ class Sandbox:
             "LOGSTEP_BUCKET": self.bucket,
             "LOGSTEP_STATE_MACHINE_NAME": self.state_machine_name,
             "LOGSTEP_STATE_MACHINE_ARN": "",
+            "LOGSTEP_FOLLOWS_TABLE": self.follows_table,
             "LOGSTEP_OUTPUT_FORMAT": "logstep",
             # The handlers' JSON logs would interleave with the demo's output.
             "LOGSTEP_LOG_LEVEL": "ERROR",
@@ -215,7 +220,7 @@ class Sandbox:
             original_sink = self._app.metrics_sink
             self._app.metrics_sink = self.metric_documents.append
             self._restore.append(functools.partial(setattr, self._app, "metrics_sink", original_sink))
-            for service in ("s3", "kinesis", "stepfunctions", "logs"):
+            for service in ("s3", "kinesis", "stepfunctions", "logs", "dynamodb"):
                 self._app._client(service)  # boto3 client creation is not thread-safe
             self._create_resources()
         except BaseException:
@@ -361,6 +366,24 @@ class Sandbox:
             roleArn=sfn_role,
             type="STANDARD",
         )
+        create_follows_table(self.client("dynamodb"), self.follows_table)
+
+    def sweep_follows(self) -> tuple[Any, dict[str, Any] | None]:
+        """One run of the scheduled follow-rule sweep, as EventBridge Scheduler would invoke it."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.config.region,
+            "resources": [
+                f"arn:aws:events:{self.config.region}:{ACCOUNT_ID}:rule/logstep-{self.config.stage}-sweep_follows"
+            ],
+            "detail": {},
+        }
+        return self.invoke("sweep_follows", event)
 
     def stream_arn(self, stream: str) -> str:
         """A stream's ARN in the sandbox account."""
@@ -424,6 +447,7 @@ class Sandbox:
             deadline=time.monotonic() + 900,
         )
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         error: dict[str, Any] | None = None
         result: Any = None
         try:
@@ -437,10 +461,12 @@ class Sandbox:
         except Exception as e:  # Lambda reports any exception as errorType/errorMessage
             error = {"errorType": type(e).__name__, "errorMessage": str(e), "stackTrace": []}
         elapsed_ms = (time.perf_counter() - started) * 1000
+        cpu_ms = (time.thread_time() - cpu_started) * 1000
         with self._stats_lock:
             stats = self.function_stats.setdefault(name, FunctionStats())
             stats.invocations += 1
             stats.duration_ms += elapsed_ms
+            stats.cpu_ms += cpu_ms
             stats.billed_ms += max(1, math.ceil(elapsed_ms))
             if error is not None:
                 stats.errors += 1
@@ -579,3 +605,19 @@ class Sandbox:
         from chalicelib.aggregation import deaggregate_all
 
         return [json.loads(user.data) for user in deaggregate_all(self.read_destination_records())]
+
+
+def create_follows_table(dynamodb: Any, table: str) -> None:
+    """The follow rule store, as infra/logstep.yaml's FollowsTable declares it."""
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -73,3 +73,32 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
     with chalice.test.Client(chalice_app.app, stage_name="dev") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def make_search() -> Iterator[Callable[..., Any]]:
+    """A factory for the sandbox's search server (osmem-server behind the fault proxy), with
+    the index template installed; skips where osmem-server cannot run."""
+    from logstep.search_sandbox import (
+        SearchFaultPlan,
+        SearchSandbox,
+        install_index_template,
+        osmem_available,
+    )
+
+    reason = osmem_available()
+    if reason:
+        pytest.skip(reason)
+    started: list[Any] = []
+
+    def make(template: bool = True, **plan: Any) -> Any:
+        search = SearchSandbox(SearchFaultPlan(**plan))
+        search.__enter__()
+        started.append(search)
+        if template:
+            install_index_template(search)
+        return search
+
+    yield make
+    for search in reversed(started):
+        search.__exit__(None, None, None)

@@ -24,6 +24,7 @@ def delivery_for_chunk(
     transport: Callable[[SearchSettings], HttpTransport],
     kind: str,
     target: str,
+    time_left: Callable[[], float] = lambda: float("inf"),
 ) -> Delivery:
     """The delivery for a chunk made for ``kind`` (to ``target``), with the stage's settings."""
     if kind == "search":
@@ -32,7 +33,7 @@ def delivery_for_chunk(
                 f"this run's documents were made for the search delivery to {target}; keep "
                 "LOGSTEP_SEARCH_ENDPOINT (and its auth) set until runs made for it are delivered"
             )
-        return SearchDelivery(transport(settings.search), settings.search)
+        return SearchDelivery(transport(settings.search), settings.search, time_left)
     if kind != "kinesis":
         raise ConfigurationError(f"chunk made for an unknown delivery {kind!r}")
     stream = settings.destination_stream or target

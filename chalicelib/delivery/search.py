@@ -42,6 +42,8 @@ from chalicelib.settings import DeliveryLimits, SearchSettings
 # https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-clients.html
 SIGV4_SERVICES = {"aws-es": "es", "aws-aoss": "aoss"}
 NDJSON = "application/x-ndjson"
+# Seconds kept for writing the pending set after the last request.
+TIME_MARGIN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,18 @@ def signer_for(search: SearchSettings, credentials: Callable[[], Any], secretsma
 class SearchDelivery:
     """Writes chunk items to one cluster with as many _bulk requests as the limits need."""
 
-    def __init__(self, transport: HttpTransport, search: SearchSettings) -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        search: SearchSettings,
+        time_left: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
         self._transport = transport
         self._search = search
+        # Seconds the invocation has left: a request that could outlast it is not started
+        # (its items stay pending for the Retry), so a slow cluster never gets a chunk cut
+        # off by the Lambda timeout mid-request.
+        self._time_left = time_left
         # Per-request byte budget for plan_requests, which counts key + data: each item
         # also adds two newlines.
         self._limits = DeliveryLimits(
@@ -198,6 +209,9 @@ class SearchDelivery:
         backing_off = False
         while queue:
             request = queue.popleft()
+            if not backing_off and self._time_left() < self._search.timeout_seconds + TIME_MARGIN_SECONDS:
+                errors["time budget"] += len(request)
+                backing_off = True
             if backing_off:
                 retryable.extend(request)
                 continue

@@ -156,13 +156,18 @@ def test_the_search_delivery_makes_only_calls_in_the_static_call_graph(
             "LOGSTEP_SEARCH_ENDPOINT": stub.url,
             "LOGSTEP_SEARCH_AUTH": "api-key",
             "LOGSTEP_SEARCH_SECRET_ARN": secret,
+            # chalice.test's context has 3 s to live; put_batch starts no request that
+            # could outlast it, and the stub answers at once.
+            "LOGSTEP_BULK_TIMEOUT_SECONDS": "1",
         }
     )
     (project / ".chalice" / "config.json").write_text(json.dumps(config))
 
     class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
-        def __init__(self, function_name: str, *args: Any, **kwargs: Any) -> None:
-            super().__init__(function_name, *args, **kwargs)
+        # put_batch starts no request that could outlast its invocation (the request
+        # timeout plus a margin): give it put_batch's real 110 s, not chalice.test's 3 s.
+        def __init__(self, function_name: str, memory_size: int, *args: Any, **kwargs: Any) -> None:
+            super().__init__(function_name, memory_size, max_runtime_ms=110_000)
             self.invoked_function_arn = (
                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:logstep-dev-{function_name}"
             )

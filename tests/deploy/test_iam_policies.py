@@ -73,6 +73,19 @@ OPERATION_ACTIONS: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("logs", "delete_subscription_filter"): [("logs:DeleteSubscriptionFilter", "log_group")],
     ("logs", "describe_subscription_filters"): [("logs:DescribeSubscriptionFilters", "log_group")],
     ("logs", "describe_log_groups"): [("logs:DescribeLogGroups", "any_log_group")],
+    # Follow rules (issue 14): the rule store. A TransactWriteItems is authorised by the
+    # actions inside it (PutItem, UpdateItem, DeleteItem), not by an action of its own:
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+    ("dynamodb", "get_item"): [("dynamodb:GetItem", "follows_table")],
+    ("dynamodb", "put_item"): [("dynamodb:PutItem", "follows_table")],
+    ("dynamodb", "update_item"): [("dynamodb:UpdateItem", "follows_table")],
+    ("dynamodb", "delete_item"): [("dynamodb:DeleteItem", "follows_table")],
+    ("dynamodb", "query"): [("dynamodb:Query", "follows_table")],
+    ("dynamodb", "transact_write_items"): [
+        ("dynamodb:PutItem", "follows_table"),
+        ("dynamodb:UpdateItem", "follows_table"),
+        ("dynamodb:DeleteItem", "follows_table"),
+    ],
 }
 
 DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
@@ -192,6 +205,7 @@ def _resource(stage: str, kind: str, function: str) -> str:
         "execution": f"arn:aws:states:{base}:execution:{env['LOGSTEP_STATE_MACHINE_NAME']}:run1",
         "log_group": f"arn:aws:logs:{base}:log-group:/aws/lambda/orders:*",
         "any_log_group": f"arn:aws:logs:{base}:log-group:*",
+        "follows_table": f"arn:aws:dynamodb:{base}:table/{env['LOGSTEP_FOLLOWS_TABLE']}",
         "cloudwatch_logs_role": f"arn:aws:iam::{ACCOUNT}:role/logstep-{stage}-cwl-to-kinesis",
         "own_log_stream": (
             f"arn:aws:logs:{base}:log-group:/aws/lambda/{_function_name(stage, function)}"
@@ -371,6 +385,21 @@ def test_a_stages_policies_name_only_its_own_resources(stage: str) -> None:
         assert f"logstep-{stage}-" in text
         for other in others:
             assert f"logstep-{other}-" not in text, (stage, function, other)
+
+
+def test_the_walk_finds_the_follow_functions_calls() -> None:
+    """The follow rule functions reach the store and the filters (issue 14)."""
+    event = {(c.service, c.operation) for c in graph().calls_of("follow_new_log_group")}
+    sweep = {(c.service, c.operation) for c in graph().calls_of("sweep_follows")}
+    api = {(c.service, c.operation) for c in graph().calls_of("api_handler")}
+    store = {("dynamodb", "query"), ("dynamodb", "get_item"), ("dynamodb", "transact_write_items")}
+    filters = {("logs", "describe_subscription_filters"), ("logs", "put_subscription_filter")}
+    assert event >= store | filters
+    assert sweep >= store | filters | {("logs", "describe_log_groups"), ("dynamodb", "update_item")}
+    assert ("logs", "describe_log_groups") not in event
+    assert api >= store | filters | {("dynamodb", "put_item"), ("dynamodb", "delete_item")}
+    assert graph().triggers()["follow_new_log_group"] == "on_cw_event"
+    assert graph().triggers()["sweep_follows"] == "schedule"
 
 
 def test_policies_would_not_allow_another_stages_resources() -> None:

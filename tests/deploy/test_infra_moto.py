@@ -56,6 +56,11 @@ def test_stack_creates_every_resource(aws: None, stage: str) -> None:
         logGroupNamePrefix=f"/aws/vendedlogs/states/logstep-{stage}-pipeline"
     )["logGroups"]
     assert len(groups) == 1
+    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=f"logstep-{stage}-follows")
+    assert {k["AttributeName"]: k["KeyType"] for k in table["Table"]["KeySchema"]} == {
+        "pk": "HASH",
+        "sk": "RANGE",
+    }
 
 
 @pytest.mark.parametrize("stage", STAGES)

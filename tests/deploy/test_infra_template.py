@@ -210,3 +210,17 @@ def test_rendered_template_fits_an_inline_template_body(template: dict[str, Any]
 
     body = json.dumps(template, separators=(",", ":")).encode()
     assert len(body) < MAX_TEMPLATE_BODY_BYTES
+
+
+def test_follows_table_is_the_one_the_stage_config_names(resources: dict[str, Any]) -> None:
+    """Follow rules (issue 14): the store the sweep, the event handler and the API share."""
+    from tests.deploy.conftest import CONFIG, STAGES
+
+    props = resources["FollowsTable"]["Properties"]
+    assert _sub(props["TableName"]) == "logstep-${Stage}-follows"
+    for stage in STAGES:
+        env = CONFIG["stages"][stage]["environment_variables"]
+        assert env["LOGSTEP_FOLLOWS_TABLE"] == f"logstep-{stage}-follows"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"]: k["KeyType"] for k in props["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

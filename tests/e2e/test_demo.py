@@ -88,3 +88,59 @@ def test_transform_reads_a_decoded_envelope_file() -> None:
     result = logstep("transform", str(REPO_ROOT / "tests" / "events" / "kinesis_cwl_envelope.json"))
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 5
+
+
+@pytest.mark.slow
+def test_demo_search_delivery_with_faults_puts_every_event_in_the_index_once(tmp_path: Path) -> None:
+    from logstep.search_sandbox import osmem_available
+
+    if osmem_available():
+        pytest.skip(osmem_available())
+    summary_path = tmp_path / "summary.json"
+    result = logstep(
+        "demo",
+        "--delivery", "search",
+        "--events", "1500",
+        "--search-throttle-rate", "0.3",
+        "--search-error-rate", "0.05",
+        "--search-request-throttle-rate", "0.1",
+        "--seed", "11",
+        "--summary-json", str(summary_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = result.stdout.decode()
+    assert "every event accounted for" in out
+    assert "1500 documents in logstep-* (counted by the index), 1500 unique, 0 duplicate _ids" in out
+    assert "errors by log group" in out and "slowest Lambda REPORTs" in out
+    summary = json.loads(summary_path.read_text())
+    search = summary["search"]
+    assert summary["delivery"] == "search"
+    assert (search["indexed"], search["unique"], search["duplicates"]) == (1500, 1500, 0)
+    assert summary["documents_delivered"] == summary["unique_events_delivered"] == 1500
+    assert search["injected"]["429"] > 0 and search["injected"]["503"] > 0
+    assert search["item_errors"]["429"] >= search["injected"]["429"]
+    assert search["bulk_requests"] > summary["batches"] and summary["retries"] > 0
+    assert summary["put_records"]["calls"] == 0  # nothing went to a stream
+    assert search["searches"]["slowest_reports"]
+    assert summary["executions"] == {"SUCCEEDED": summary["batches"]}
+
+
+def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import contextlib
+
+    from logstep import demo, search_sandbox
+
+    monkeypatch.setattr(search_sandbox, "osmem_available", lambda: "no wheel for linux/aarch64")
+    args = argparse.Namespace(
+        delivery="search", seed=1, search_throttle_rate=0.0, search_error_rate=0.0,
+        search_request_throttle_rate=0.0,
+    )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        assert demo._start_search(args, stack) is None
+    assert args.delivery == "kinesis"
+    said = capsys.readouterr().err
+    assert "cannot start a search server on this platform (no wheel for linux/aarch64)" in said
+    assert "falling back to the Kinesis delivery" in said

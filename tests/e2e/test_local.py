@@ -78,6 +78,10 @@ def read_lines(stream: Any, into: queue.Queue[str]) -> None:
 
 @pytest.fixture
 def local() -> Iterator[Local]:
+    yield from start_local()
+
+
+def start_local(*extra: str) -> Iterator[Local]:
     api_port, aws_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
@@ -86,6 +90,7 @@ def local() -> Iterator[Local]:
             "--api-port", str(api_port),
             "--aws-port", str(aws_port),
             "--poll-interval", "0.2",
+            *extra,
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -185,3 +190,54 @@ def test_ctrl_c_stops_it_cleanly(local: Local) -> None:
     assert local.process.wait(timeout=30) == 0
     output = local.printed() + (local.process.stdout.read() if local.process.stdout else "")
     assert "stopped" in output or local.process.returncode == 0
+
+
+@pytest.fixture
+def local_search() -> Iterator[tuple[Local, str]]:
+    from logstep.search_sandbox import osmem_available
+
+    reason = osmem_available()
+    if reason:
+        pytest.skip(reason)
+    search_port = free_port()
+    for local in start_local("--delivery", "search", "--search-port", str(search_port)):
+        yield local, f"http://127.0.0.1:{search_port}"
+
+
+def search_get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return dict(json.loads(answer.read()))
+
+
+@pytest.mark.slow
+def test_search_delivery_walkthrough_ends_in_a_searchable_index(local_search: tuple[Local, str]) -> None:
+    local, search_url = local_search
+    printed = local.printed()
+    lines = [line for line in printed.splitlines() if line.strip()]
+    assert lines[-1].startswith("logstep local: ready") and search_url in lines[-1]
+    assert f"curl -s '{search_url}/logstep-*/_search?q=level:ERROR'" in printed
+    assert search_get(f"{search_url}/_index_template/logstep")["index_templates"]  # installed
+
+    logs = local.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    assert local.request("POST", "/subscriptions", {"logGroupName": GROUP})[0] == 201
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="web-1")
+    now = int(time.time() * 1000)
+    messages = [
+        json.dumps({"level": "error", "message": "payment declined", "orderId": 42}),
+        "plain text line",
+    ]
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="web-1",
+        logEvents=[{"timestamp": now, "message": m} for m in messages],
+    )
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    hits: list[dict[str, Any]] = []
+    while not hits and time.monotonic() < deadline:
+        time.sleep(0.5)
+        hits = search_get(f"{search_url}/logstep-*/_search?q=level:ERROR")["hits"]["hits"]
+    assert [h["_source"]["message"] for h in hits] == ["payment declined"], local.printed()
+    assert hits[0]["_source"]["fields"]["orderId"] == 42  # the JSON fields, under one key
+    assert search_get(f"{search_url}/logstep-*/_count")["count"] == 2
+    assert destination_documents(local) == []  # nothing went to the stream

@@ -23,6 +23,14 @@ ONBOARDING_ACTIONS = {
     "logs:DescribeLogGroups",
     "iam:PassRole",
 }
+# /follows (issue 14): the follow rule store, on its table only.
+FOLLOW_STORE_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
 OWN_LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 
@@ -76,6 +84,9 @@ def test_the_packaged_api_requires_iam_auth_on_every_route(tmp_path: Path) -> No
         ("/subscriptions", "post"),
         ("/subscriptions", "get"),
         ("/subscriptions", "delete"),
+        ("/follows", "post"),
+        ("/follows", "get"),
+        ("/follows", "delete"),
     }
     for route, operation in routes.items():
         assert operation.get("security") == [{"sigv4": []}], route
@@ -118,8 +129,10 @@ def test_the_api_handler_policy_grants_exactly_what_onboarding_needs(stage: str)
     statements = policy(stage)["Statement"]
     assert all(s["Effect"] == "Allow" for s in statements)
     actions = {a for s in statements for a in as_list(s["Action"])}
-    assert actions == ONBOARDING_ACTIONS | OWN_LOG_ACTIONS
+    assert actions == ONBOARDING_ACTIONS | FOLLOW_STORE_ACTIONS | OWN_LOG_ACTIONS
     assert not any("*" in a for a in actions)
+    [store] = [s for s in statements if set(as_list(s["Action"])) & FOLLOW_STORE_ACTIONS]
+    assert as_list(store["Resource"]) == [f"arn:*:dynamodb:*:*:table/logstep-{stage}-follows"]
 
     [pass_role] = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
     assert as_list(pass_role["Action"]) == ["iam:PassRole"]

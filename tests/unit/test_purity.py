@@ -16,6 +16,10 @@ PURE = [
     "limits.py",
     "errors.py",
     "settings.py",
+    "bulk.py",
+    "indices.py",
+    "delivery/outcome.py",
+    "follow_rules.py",
 ]
 FORBIDDEN = {"boto3", "botocore", "os"}
 

@@ -6,15 +6,20 @@ deploy:
      an unchanged template is a no-op;
   2. check the stack's names against the stage's .chalice/config.json (the Lambdas find
      every resource by those names);
+     the delivery parameters (Delivery, SearchEndpoint, ...) are checked first and copied
+     into the stage's environment in .chalice/config.json (LOGSTEP_DELIVERY, ...);
   3. ``chalice deploy --stage <stage>`` (Lambdas, roles from the policy files, the REST
-     API, the Kinesis event source mapping; the source stream must already exist);
+     API, the Kinesis event source mapping; the source stream must already exist), with
+     the stack's put_batch delivery policy attached to put_batch's role (before, when the
+     role exists already, and after);
   4. apply the event source mapping settings Chalice cannot set (infra/stages/<stage>.json);
   5. print the API URL and a next step.
 
 destroy:
   1. delete every subscription filter that sends a log group to this stage's source
      stream (an orphaned filter keeps one of the group's two slots and points nowhere);
-  2. ``chalice delete --stage <stage>``;
+  2. detach the delivery policy from put_batch's role, then ``chalice delete --stage
+     <stage>`` (Chalice deletes a role's inline policies, not attached ones);
   3. empty the claim-check bucket (CloudFormation cannot delete a bucket with objects);
   4. delete the stack.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +82,110 @@ def fill(value: str, partition: str, region: str, account: str) -> str:
     return value.replace("{partition}", partition).replace("{region}", region).replace("{account}", account)
 
 
+# Stack parameter -> the stage environment variable `logstep deploy` copies it into
+# (chalicelib/settings.py reads them). The search ones are written only when the stage has
+# a SearchEndpoint, LOGSTEP_DELIVERY only when it is not the default.
+PARAMETER_ENV = {
+    "Delivery": "LOGSTEP_DELIVERY",
+    "SearchEndpoint": "LOGSTEP_SEARCH_ENDPOINT",
+    "SearchAuth": "LOGSTEP_SEARCH_AUTH",
+    "SearchSecretArn": "LOGSTEP_SEARCH_SECRET_ARN",
+    "IndexPrefix": "LOGSTEP_INDEX_PREFIX",
+    "IndexRotation": "LOGSTEP_INDEX_ROTATION",
+}
+# The managed policy of the stack that holds put_batch's delivery grants, and the role
+# Chalice creates for put_batch (<app>-<stage>-<function> when a function has its own
+# iam_policy_file).
+DELIVERY_POLICY_OUTPUT = "PutBatchDeliveryPolicyArn"
+_DOMAIN_ARN = re.compile(r"^arn:aws[a-z-]*:es:[a-z0-9-]+:[0-9]{12}:domain/[a-z][a-z0-9-]{2,27}$")
+DOMAIN_ARN_FORM = "arn:aws:es:REGION:ACCOUNT:domain/NAME"
+COLLECTION_ARN_FORM = "arn:aws:aoss:REGION:ACCOUNT:collection/ID"
+_COLLECTION_ARN = re.compile(r"^arn:aws[a-z-]*:aoss:[a-z0-9-]+:[0-9]{12}:collection/[a-z0-9]+$")
+
+
+def delivery_parameters(parameters: Mapping[str, str]) -> dict[str, str]:
+    """The delivery parameters of a stage: its own values over the template's defaults."""
+    defaults = infra.load_template()["Parameters"]
+    keys = [*PARAMETER_ENV, "SearchResourceArn", "FirehoseTarget", "KeepDestinationStream"]
+    return {k: str(parameters.get(k, defaults[k].get("Default", ""))) for k in keys}
+
+
+def delivery_problems(parameters: Mapping[str, str]) -> list[str]:
+    """What is missing for the chosen delivery and Firehose target (empty: deployable)."""
+    p = delivery_parameters(parameters)
+    problems = []
+    searches = put_batch_searches(p)
+    endpoint, auth, resource, secret = (
+        p["SearchEndpoint"],
+        p["SearchAuth"],
+        p["SearchResourceArn"],
+        p["SearchSecretArn"],
+    )
+    if p["Delivery"] == "search" and not endpoint:
+        problems.append("Delivery=search needs SearchEndpoint (the cluster's https URL)")
+    if searches and auth == "aws-es" and not _DOMAIN_ARN.match(resource):
+        problems.append(f"SearchAuth=aws-es needs SearchResourceArn={DOMAIN_ARN_FORM}")
+    if searches and auth == "aws-aoss" and not _COLLECTION_ARN.match(resource):
+        problems.append(f"SearchAuth=aws-aoss needs SearchResourceArn={COLLECTION_ARN_FORM}")
+    if searches and auth in ("api-key", "basic") and not secret:
+        problems.append(f"SearchAuth={auth} needs SearchSecretArn (the secret holding the credentials)")
+    target = p["FirehoseTarget"]
+    if target == "opensearch" and not _DOMAIN_ARN.match(resource):
+        problems.append(f"FirehoseTarget=opensearch needs SearchResourceArn={DOMAIN_ARN_FORM}")
+    if target == "serverless" and not (endpoint and _COLLECTION_ARN.match(resource)):
+        problems.append(
+            "FirehoseTarget=serverless needs SearchEndpoint (the collection endpoint) and "
+            f"SearchResourceArn={COLLECTION_ARN_FORM}"
+        )
+    if target == "http" and not (endpoint and secret):
+        problems.append(
+            "FirehoseTarget=http needs SearchEndpoint (the https URL Firehose posts to) and "
+            'SearchSecretArn (a secret holding {"api_key": ...})'
+        )
+    return problems
+
+
+def has_destination_stream(parameters: Mapping[str, str]) -> bool:
+    """Whether the stack keeps the destination stream (the template's HasDestinationStream)."""
+    p = delivery_parameters(parameters)
+    return p["Delivery"] == "kinesis" or p["KeepDestinationStream"] == "true" or p["FirehoseTarget"] != "none"
+
+
+def put_batch_searches(p: Mapping[str, str]) -> bool:
+    """Whether put_batch gets the search settings (the template's HasSearchEndpoint).
+
+    With Delivery search; and with kinesis while SearchEndpoint stays set (runs made for
+    the search delivery before a switch still deliver there), unless a FirehoseTarget
+    uses SearchEndpoint.
+    """
+    return p["Delivery"] == "search" or bool(p["SearchEndpoint"] and p["FirehoseTarget"] == "none")
+
+
+def delivery_environment(parameters: Mapping[str, str]) -> dict[str, str]:
+    """The LOGSTEP_* variables the stage's delivery parameters give put_batch and transform."""
+    p = delivery_parameters(parameters)
+    env = {}
+    if p["Delivery"] != "kinesis":
+        env["LOGSTEP_DELIVERY"] = p["Delivery"]
+    if put_batch_searches(p) and p["SearchEndpoint"]:
+        for key in ("SearchEndpoint", "SearchAuth", "SearchSecretArn", "IndexPrefix", "IndexRotation"):
+            if p[key]:
+                env[PARAMETER_ENV[key]] = p[key]
+    return env
+
+
+def with_delivery_environment(
+    config: Mapping[str, Any], stage: str, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Chalice config with the stage's delivery variables replaced by ``env``."""
+    updated = json.loads(json.dumps(config))
+    variables = updated["stages"][stage].setdefault("environment_variables", {})
+    for name in PARAMETER_ENV.values():
+        variables.pop(name, None)
+    variables.update(env)
+    return dict(updated)
+
+
 # Stack output -> the stage environment variable that must name the same resource.
 OUTPUT_ENV = {
     "SourceStreamName": "LOGSTEP_SOURCE_STREAM",
@@ -91,6 +201,12 @@ def check_outputs_match_config(
     """Mismatches between the stack's resource names and the stage config (empty: all agree)."""
     problems = []
     for output, variable in OUTPUT_ENV.items():
+        if (
+            output not in outputs
+            and output == "DestinationStreamName"
+            and env.get("LOGSTEP_DELIVERY") == "search"
+        ):
+            continue  # no destination stream in search mode (KeepDestinationStream=false)
         expected = fill(env.get(variable, ""), partition, region, account)
         if outputs.get(output) != expected:
             problems.append(
@@ -140,6 +256,7 @@ class Deployer:
         config = Config(retries={"mode": "adaptive", "max_attempts": 10})
         self._cfn = session.client("cloudformation", config=config)
         self._lambda = session.client("lambda", config=config)
+        self._iam = session.client("iam", config=config)
         self._logs = session.client("logs", config=config)
         self._s3 = session.client("s3", config=config)
         self._sts = session.client("sts", config=config)
@@ -155,6 +272,10 @@ class Deployer:
 
     def deploy(self, skip_chalice: bool = False) -> DeployResult:
         """Stack, chalice deploy, event source mapping settings; safe to run again."""
+        problems = delivery_problems(self.settings.parameters)
+        if problems:
+            raise DeployError("the delivery parameters are incomplete:\n  " + "\n  ".join(problems))
+        self._write_delivery_environment()
         env = stage_environment(self.stage, self._project_dir)
         rendered = infra.render()
         path = infra.render_to_file(
@@ -162,6 +283,7 @@ class Deployer:
         )
         where = path.relative_to(self._project_dir)
         self._out(f"[1/4] stack {stack_name(self.stage)} from {where}")
+        self._refuse_to_drop_the_destination_stream_silently()
         action = self._ensure_stack(json.dumps(rendered, separators=(",", ":")))
         outputs = self._outputs()
         self._out(f"      {action}")
@@ -172,6 +294,10 @@ class Deployer:
             raise DeployError("the stack and .chalice/config.json disagree:\n  " + "\n  ".join(problems))
 
         result = DeployResult(stack_action=action, outputs=outputs)
+        policy = outputs.get(DELIVERY_POLICY_OUTPUT, "")
+        # Attach before chalice deploy when the role exists (an update: Chalice rewrites the
+        # role's inline policy, the delivery grants stay), and after (a first deploy).
+        self._attach_delivery_policy(policy, required=False)
         if skip_chalice:
             self._out("[2/4] chalice deploy skipped (--skip-chalice)")
         else:
@@ -179,6 +305,7 @@ class Deployer:
             code = self._run_chalice(["deploy", "--stage", self.stage])
             if code != 0:
                 raise DeployError(f"chalice deploy --stage {self.stage} exited with {code}")
+            self._attach_delivery_policy(policy, required=True)
 
         self._out("[3/4] event source mapping settings Chalice cannot set")
         result.mapping_updates = self._apply_mapping_settings(outputs["SourceStreamArn"])
@@ -189,6 +316,76 @@ class Deployer:
         self._out("[4/4] done")
         self._print_next_steps(result)
         return result
+
+    def _refuse_to_drop_the_destination_stream_silently(self) -> None:
+        """A switch to search would delete the stream: only when the operator says so.
+
+        Deleting it loses what no consumer has read yet, and runs made for the kinesis
+        delivery before the switch could no longer deliver (their pending records stay in
+        the claim-check bucket, but a replay needs the stream).
+        """
+        if self._stack_status(stack_name(self.stage)) is None:
+            return
+        if "DestinationStreamName" not in self._outputs() or has_destination_stream(self.settings.parameters):
+            return
+        if "KeepDestinationStream" in self.settings.parameters:
+            return  # explicitly false: the operator chose to remove it
+        raise DeployError(
+            f"Delivery=search would delete the destination stream logstep-{self.stage}-destination. "
+            "Keep it while runs made for the kinesis delivery are pending or a consumer is "
+            "still reading (--set KeepDestinationStream=true), or remove it now "
+            "(--set KeepDestinationStream=false)"
+        )
+
+    def _write_delivery_environment(self) -> None:
+        """Copy the delivery parameters into the stage's environment in .chalice/config.json."""
+        path = self._project_dir / ".chalice" / "config.json"
+        config = chalice_config(self._project_dir)
+        if self.stage not in config.get("stages", {}):
+            stage_environment(self.stage, self._project_dir)  # raises with the known stages
+        wanted = delivery_environment(self.settings.parameters)
+        updated = with_delivery_environment(config, self.stage, wanted)
+        if updated == config:
+            return
+        path.write_text(json.dumps(updated, indent=2) + "\n")
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())) or "the defaults (kinesis)"
+        self._out(f"      stage environment in .chalice/config.json: {shown} (commit it)")
+
+    def _put_batch_role(self) -> str:
+        return infra.function_name(self.stage, "put_batch")
+
+    def _attach_delivery_policy(self, policy_arn: str, required: bool) -> None:
+        """Attach the stack's delivery policy to put_batch's role (idempotent)."""
+        if not policy_arn:
+            return
+        from botocore.exceptions import ClientError
+
+        role = self._put_batch_role()
+        try:
+            attached = self._iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchEntity" and not required:
+                return  # a first deploy: chalice deploy creates the role
+            raise DeployError(f"role {role} (put_batch): {e}") from e
+        if any(p["PolicyArn"] == policy_arn for p in attached):
+            return
+        self._iam.attach_role_policy(RoleName=role, PolicyArn=policy_arn)
+        self._out(f"      attached {policy_arn.rsplit('/', 1)[-1]} to role {role}")
+
+    def _detach_delivery_policies(self) -> int:
+        """Detach every policy attached to put_batch's role, so Chalice can delete it."""
+        from botocore.exceptions import ClientError
+
+        role = self._put_batch_role()
+        try:
+            attached = self._iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return 0
+            raise
+        for policy in attached:
+            self._iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+        return len(attached)
 
     def _ensure_stack(self, body: str) -> str:
         if len(body.encode()) > MAX_TEMPLATE_BODY_BYTES:
@@ -322,7 +519,16 @@ class Deployer:
         self._out("")
         self._out(f"Stage {self.stage} is deployed.")
         self._out(f"  source stream       {o.get('SourceStreamArn')}")
-        self._out(f"  destination stream  {o.get('DestinationStreamArn')}  (point Firehose here)")
+        if o.get("FirehoseStreamName"):
+            self._out(f"  destination stream  {o.get('DestinationStreamArn')}")
+            self._out(f"  Firehose stream     {o['FirehoseStreamName']}, role {o.get('FirehoseRoleArn')}")
+            self._out("                      (map that role on the cluster: README, the last hop)")
+        elif o.get("DestinationStreamArn"):
+            self._out(f"  destination stream  {o.get('DestinationStreamArn')}  (no FirehoseTarget)")
+        search = delivery_environment(self.settings.parameters).get("LOGSTEP_SEARCH_ENDPOINT")
+        if search:
+            self._out(f"  search endpoint     {search}")
+            self._out(f"                      (map role {self._put_batch_role()} on the cluster: README)")
         self._out(f"  claim-check bucket  {o.get('ClaimCheckBucketName')}")
         self._out(f"  state machine       {o.get('StateMachineArn')}")
         if result.api_url:
@@ -378,6 +584,9 @@ class Deployer:
             self._logs.delete_subscription_filter(logGroupName=group, filterName=name)
             self._out(f"      removed {name} from {group}")
         if plan["chalice_deployed"]:
+            detached = self._detach_delivery_policies()
+            if detached:
+                self._out(f"      detached {detached} managed policy from role {self._put_batch_role()}")
             self._out(f"[2/4] chalice delete --stage {self.stage}")
             code = self._run_chalice(["delete", "--stage", self.stage])
             if code != 0:

@@ -8,6 +8,12 @@ every parameter has one), constructor calls and ``self.<attr>`` assignments in
 ``__init__``. A call whose method is an operation of an AWS client and whose receiver is
 not a chalicelib class is a boto3 call; ``get_paginator("op")`` counts as ``op``.
 
+Two ways code reaches code without naming the callee at the call site are followed too:
+a chalicelib function passed as a value (``functools.partial(delivery_for_chunk, ...)``)
+counts as called by the function that passes it; and a call through a ``Protocol``
+(``delivery.send(...)``, with ``delivery`` typed by a ``Callable[..., Delivery]`` alias)
+reaches the same method of every class that implements the protocol's methods.
+
 Every boto3 call site found must be reached from some Lambda (or be declared as used
 outside Lambda): a call the walk cannot attribute is a failure, not a silent pass.
 """
@@ -34,6 +40,7 @@ SERVICES = (
     "cloudwatch",
     "firehose",
     "sts",
+    "secretsmanager",
     "sqs",
     "sns",
     "dynamodb",
@@ -55,6 +62,8 @@ SERVICE_HINTS = {
     "firehose": "firehose",
 }
 CLIENT_METHODS_NOT_OPERATIONS = {"get_paginator", "get_waiter", "can_paginate"}
+# Key prefix, in a function's name -> type map, of a Callable-typed name: what calling it returns.
+_CALLS = "()"
 
 
 @cache
@@ -100,6 +109,7 @@ class CallGraph:
         self.boto_calls: list[BotoCall] = []
         self.ambiguous: list[str] = []
         self.edges: dict[str, set[str]] = {}
+        self.aliases: dict[str, ast.expr] = {}  # module-level X = Callable[...] etc.
         paths = [root / "app.py", *sorted((root / "chalicelib").rglob("*.py"))]
         for path in paths:
             self._index(path)
@@ -127,6 +137,12 @@ class CallGraph:
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     module.imports[alias.asname or alias.name] = alias.name
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
+                self.aliases[f"{name}.{node.targets[0].id}"] = node.value
             elif isinstance(node, ast.FunctionDef):
                 self._add_function(f"{name}.{node.name}", node, name, None)
             elif isinstance(node, ast.ClassDef):
@@ -144,11 +160,28 @@ class CallGraph:
     def _resolve_name(self, module: str, name: str) -> str | None:
         """A name in a module -> the qualified chalicelib/app function, class or module."""
         local = f"{module}.{name}"
-        if local in self.functions or local in self.classes:
+        if local in self.functions or local in self.classes or local in self.aliases:
             return local
         target = self.modules[module].imports.get(name)
-        if target and (target in self.functions or target in self.classes or target in self.modules):
+        known = (self.functions, self.classes, self.modules, self.aliases)
+        if target and any(target in k for k in known):
             return target
+        return None
+
+    def _callable_return(self, module: str, node: ast.expr | None) -> str | None:
+        """The class a ``Callable[..., X]`` annotation (or an alias of one) returns."""
+        if isinstance(node, ast.Name):
+            target = self._resolve_name(module, node.id)
+            if target in self.aliases:
+                return self._callable_return(target.rsplit(".", 1)[0], self.aliases[target])
+            return None
+        if (
+            isinstance(node, ast.Subscript)
+            and ast.unparse(node.value).endswith("Callable")
+            and isinstance(node.slice, ast.Tuple)
+            and len(node.slice.elts) == 2
+        ):
+            return self._annotation_class(module, node.slice.elts[1])
         return None
 
     def _annotation_class(self, module: str, node: ast.expr | None) -> str | None:
@@ -215,6 +248,8 @@ class CallGraph:
                 return self._self_attr_types(owner).get(node.attr)
             return None
         if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and _CALLS + node.func.id in names:
+                return names[_CALLS + node.func.id]
             target = self._call_target(module, node, names, cls)
             if target in self.classes:
                 return target
@@ -252,33 +287,12 @@ class CallGraph:
                     return found
         return None
 
-    def _partial_target(self, module: str, call: ast.Call) -> str | None:
-        func = call.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name != "partial" or not call.args or not isinstance(call.args[0], ast.Name):
-            return None
-        target = self._resolve_name(module, call.args[0].id)
-        return target if target in self.functions else None
-
-    def _implementations(self, method: str) -> set[str]:
-        """A Protocol method's implementations: the same method of every class that has all
-        of the Protocol's methods (a call through the Protocol may reach any of them)."""
-        cls = self.function_class.get(method)
-        if cls is None or not any(
-            isinstance(b, ast.Name) and b.id == "Protocol" for b in self.classes[cls].bases
-        ):
-            return set()
-        wanted = {f.name for f in self.classes[cls].body if isinstance(f, ast.FunctionDef)}
-        name = method.rsplit(".", 1)[-1]
-        out: set[str] = set()
-        for other, node in self.classes.items():
-            have = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
-            if other != cls and wanted <= have:
-                out.add(f"{other}.{name}")
-        return out
-
     def _local_types(self, module: str, fn: ast.FunctionDef, cls: str | None) -> dict[str, str]:
         names = self._param_types(module, fn)
+        for arg in [*fn.args.args, *fn.args.kwonlyargs]:
+            returns = self._callable_return(module, arg.annotation)
+            if returns:
+                names[_CALLS + arg.arg] = returns
         for _ in range(2):  # assignments may build on each other
             for node in ast.walk(fn):
                 if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -299,7 +313,12 @@ class CallGraph:
         cls = self.function_class[qualname]
         names = self._local_types(module, fn, cls)
         edges = self.edges.setdefault(qualname, set())
+        called = {id(n.func) for n in ast.walk(fn) if isinstance(n, ast.Call)}
         for node in ast.walk(fn):
+            if isinstance(node, ast.Name) and id(node) not in called and isinstance(node.ctx, ast.Load):
+                passed = self._resolve_name(module, node.id)
+                if passed in self.functions:
+                    edges.add(passed)  # a function passed as a value may be called
             if not isinstance(node, ast.Call):
                 continue
             target = self._call_target(module, node, names, cls)
@@ -312,14 +331,23 @@ class CallGraph:
                 edges.add(target)
                 edges.update(self._implementations(target))
                 continue
-            partial = self._partial_target(module, node)
-            if partial is not None:
-                # functools.partial(f, ...) hands f on to be called: follow it.
-                edges.add(partial)
-                continue
             if isinstance(node.func, ast.Attribute):
                 self._maybe_boto(qualname, node, names, module, cls)
         # Decorators of handlers are wiring, not calls worth following.
+
+    def _implementations(self, method: str) -> set[str]:
+        """For a method of a Protocol class: the same method of every class implementing it."""
+        cls = self.function_class.get(method)
+        if cls is None or not any(ast.unparse(b).endswith("Protocol") for b in self.classes[cls].bases):
+            return set()
+        wanted = {i.name for i in self.classes[cls].body if isinstance(i, ast.FunctionDef)}
+        name = method.rsplit(".", 1)[1]
+        found = set()
+        for other, node in self.classes.items():
+            defined = {i.name for i in node.body if isinstance(i, ast.FunctionDef)}
+            if other != cls and wanted <= defined:
+                found.add(f"{other}.{name}")
+        return found
 
     def _maybe_boto(
         self, qualname: str, call: ast.Call, names: dict[str, str], module: str, cls: str | None

@@ -29,16 +29,45 @@ def source_template() -> dict[str, Any]:
     return infra.load_template()
 
 
+@pytest.fixture(scope="session")
+def source_template_text() -> str:
+    """infra/logstep.yaml as text (for the comments that cite AWS)."""
+    return infra.TEMPLATE_PATH.read_text()
+
+
 @pytest.fixture
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     """The rendered template's resources."""
     return dict(template["Resources"])
 
 
+def drop_novalue_in_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's CloudFormation remove ``!If [..., X, !Ref AWS::NoValue]`` list items.
+
+    CloudFormation drops such an item from a list (PutBatchDeliveryPolicy's statements are
+    each conditional); moto 5.2 leaves a null in its place, which IAM then rejects as a
+    malformed policy. This is moto's gap, not the template's: the evaluated policies are
+    checked in test_iam_policies.py.
+    """
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(cleaned, list):
+            return [item for item in cleaned if item is not None]
+        return cleaned
+
+    monkeypatch.setattr(parsing, "clean_json", clean_json)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A moto account in REGION with fake credentials (never a real one)."""
     from moto import mock_aws
+
+    drop_novalue_in_lists(monkeypatch)
 
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)

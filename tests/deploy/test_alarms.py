@@ -10,7 +10,11 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from chalicelib.metrics import UNITS
+from tests.deploy.cfn_eval import Evaluated
+from tests.deploy.firehose_targets import FIREHOSE_METRIC_PREFIX, FIREHOSE_TARGETS
 
 ALARMS = {
     "SourceIteratorAgeAlarm": "IteratorAgeAlarmMinutes",
@@ -20,12 +24,16 @@ ALARMS = {
     "RecordsPendingAlarm": "PendingRecordsAlarmThreshold",
     "ThrottleRateAlarm": "ThrottleRateAlarmPercent",
     "ClaimCheckDeleteFailedAlarm": None,
+    "DocumentsRejectedAlarm": None,
+    "FirehoseDeliverySuccessAlarm": None,
+    "FirehoseFreshnessAlarm": "FirehoseFreshnessAlarmSeconds",
 }
 
 
 def _metric_names(alarm: dict[str, Any]) -> set[str]:
     props = alarm["Properties"]
-    names = {props["MetricName"]} if "MetricName" in props else set()
+    # A MetricName built with !Sub (Firehose's, per target) is checked per target below.
+    names = {props["MetricName"]} if isinstance(props.get("MetricName"), str) else set()
     for query in props.get("Metrics", []):
         if "MetricStat" in query:
             names.add(query["MetricStat"]["Metric"]["MetricName"])
@@ -57,6 +65,7 @@ def test_alarms_watch_what_the_operate_issue_names(resources: dict[str, Any]) ->
     assert watched["RecordsPendingAlarm"] == {"RecordsPending"}
     assert watched["ThrottleRateAlarm"] == {"RecordsThrottled", "RecordsDelivered"}
     assert watched["ClaimCheckDeleteFailedAlarm"] == {"ClaimCheckDeleteFailed"}
+    assert watched["DocumentsRejectedAlarm"] == {"DocumentsRejected"}
 
 
 def test_logstep_metrics_in_alarms_and_dashboard_are_ones_the_code_emits(
@@ -76,8 +85,46 @@ def test_logstep_metrics_in_alarms_and_dashboard_are_ones_the_code_emits(
     assert used <= set(UNITS)
 
 
-def test_the_dashboard_body_is_json_once_substituted(resources: dict[str, Any]) -> None:
-    text, _ = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    substituted = re.sub(r"\$\{[^}]+\}", "x", text)
-    widgets = json.loads(substituted)["widgets"]
+@pytest.mark.parametrize("firehose", ["none", "opensearch", "serverless", "http"])
+def test_the_dashboard_body_is_json_once_substituted(template: dict[str, Any], firehose: str) -> None:
+    parameters = {"Stage": "dev", "FirehoseTarget": firehose, **FIREHOSE_TARGETS[firehose]}
+    body = Evaluated(template, parameters).resources["Dashboard"]["Properties"]["DashboardBody"]
+    widgets = json.loads(body)["widgets"]
     assert {w["type"] for w in widgets} == {"metric", "alarm"}
+    (alarms,) = [w["properties"]["alarms"] for w in widgets if w["type"] == "alarm"]
+    shown = {a.rsplit(":", 1)[1] for a in alarms}
+    assert "logstep-dev-documents-rejected" in shown
+    metrics = json.dumps([w for w in widgets if w["type"] == "metric"])
+    for name in ("DocumentsRejected", "DuplicatesSuppressed", "BulkRequests", "BulkItemsThrottled"):
+        assert name in metrics
+    if firehose == "none":
+        assert "AWS/Firehose" not in metrics and not any("firehose" in a for a in shown)
+    else:
+        assert {"logstep-dev-firehose-delivery-success", "logstep-dev-firehose-freshness"} <= shown
+        assert f"DeliveryTo{FIREHOSE_METRIC_PREFIX[firehose]}.Success" in metrics
+        assert f"DeliveryTo{FIREHOSE_METRIC_PREFIX[firehose]}.DataFreshness" in metrics
+
+
+@pytest.mark.parametrize("firehose", ["opensearch", "serverless", "http"])
+def test_firehose_alarms_watch_the_targets_metrics(template: dict[str, Any], firehose: str) -> None:
+    parameters = {"Stage": "dev", "FirehoseTarget": firehose, **FIREHOSE_TARGETS[firehose]}
+    resources = Evaluated(template, parameters).resources
+    prefix = f"DeliveryTo{FIREHOSE_METRIC_PREFIX[firehose]}"
+    success = resources["FirehoseDeliverySuccessAlarm"]["Properties"]
+    assert success["Namespace"] == "AWS/Firehose"
+    assert success["MetricName"] == f"{prefix}.Success"
+    assert success["Dimensions"] == [{"Name": "DeliveryStreamName", "Value": "logstep-dev-firehose"}]
+    assert (success["ComparisonOperator"], success["Threshold"]) == ("LessThanThreshold", 1)
+    fresh = resources["FirehoseFreshnessAlarm"]["Properties"]
+    assert fresh["MetricName"] == f"{prefix}.DataFreshness"
+    assert fresh["Statistic"] == "Maximum"
+    assert fresh["Threshold"] == template["Parameters"]["FirehoseFreshnessAlarmSeconds"][
+        "Default"
+    ] == "900" or (str(fresh["Threshold"]) == "900")
+
+
+def test_no_firehose_alarm_without_a_firehose_target(template: dict[str, Any]) -> None:
+    resources = Evaluated(template, {"Stage": "dev"}).resources
+    assert "FirehoseStream" not in resources
+    assert not {"FirehoseDeliverySuccessAlarm", "FirehoseFreshnessAlarm"} & set(resources)
+    assert "DocumentsRejectedAlarm" in resources

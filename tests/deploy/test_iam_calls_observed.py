@@ -18,7 +18,7 @@ from botocore import xform_name
 from chalice.test import Client
 
 import app as chalice_app
-from tests.deploy.conftest import CONFIG
+from tests.deploy.conftest import CONFIG, ROOT
 from tests.deploy.test_iam_policies import graph
 from tests.helpers import gzip_json, load_event
 
@@ -93,3 +93,115 @@ def test_every_call_a_handler_makes_is_in_the_static_call_graph(
     # put_batch looked for a pending set that did not exist yet: the 404 the policies'
     # s3:ListBucket is there for.
     assert ("s3", "get_object") in observed["put_batch"]
+
+
+class _BulkStub:
+    """A cluster that accepts every ``create`` of a ``_bulk`` request (and notes the auth)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        stub = self
+        self.authorizations: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                stub.authorizations.append(self.headers.get("Authorization", ""))
+                actions = [json.loads(line) for line in body.splitlines()[::2] if line.strip()]
+                items = [{"create": {"_index": a["create"].get("_index"), "status": 201}} for a in actions]
+                answer = json.dumps({"errors": False, "items": items}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_search_delivery_makes_only_calls_in_the_static_call_graph(
+    recorded: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """put_batch with api-key auth: reads its one secret, then talks HTTP to the cluster.
+
+    A stdlib HTTP stub stands in for the cluster (plain http is allowed for this host);
+    the chalice.test.Client runs on a copy of the dev stage's config with the search
+    variables `logstep deploy` would write.
+    """
+    import shutil
+
+    import chalice.test
+
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="logstep/elastic", SecretString=json.dumps({"apiKey": "k3y"})
+    )["ARN"]
+    stub = _BulkStub()
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployed"))
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["environment_variables"].update(
+        {
+            "LOGSTEP_DELIVERY": "search",
+            "LOGSTEP_SEARCH_ENDPOINT": stub.url,
+            "LOGSTEP_SEARCH_AUTH": "api-key",
+            "LOGSTEP_SEARCH_SECRET_ARN": secret,
+            # chalice.test's context has 3 s to live; put_batch starts no request that
+            # could outlast it, and the stub answers at once.
+            "LOGSTEP_BULK_TIMEOUT_SECONDS": "1",
+        }
+    )
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+
+    class ContextWithArn(chalice.test.LambdaContext):  # type: ignore[misc]
+        # put_batch starts no request that could outlast its invocation (the request
+        # timeout plus a margin): give it put_batch's real 110 s, not chalice.test's 3 s.
+        def __init__(self, function_name: str, memory_size: int, *args: Any, **kwargs: Any) -> None:
+            super().__init__(function_name, memory_size, max_runtime_ms=110_000)
+            self.invoked_function_arn = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:logstep-dev-{function_name}"
+            )
+
+    monkeypatch.setattr(chalice.test, "LambdaContext", ContextWithArn)
+    try:
+        with Client(chalice_app.app, stage_name="dev", project_dir=str(project)) as client:
+
+            def invoke(function: str, payload: Any) -> Any:
+                recorded["current"]["function"] = function
+                try:
+                    return client.lambda_.invoke(function, payload).payload
+                finally:
+                    recorded["current"]["function"] = ""
+
+            envelope = load_event("kinesis_cwl_envelope.json")
+            event = client.events.generate_kinesis_event([gzip_json(envelope)], stream_name="source")
+            invoke("ingest", event)
+            sfn = recorded["sfn"]
+            (machine,) = sfn.list_state_machines()["stateMachines"]
+            (execution,) = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+            state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+            transformed = invoke("transform", invoke("decode", state))
+            chunk = transformed["chunks"][0]
+            assert chunk["delivery"] == "search"
+            result = invoke(
+                "put_batch", {"bucket": state["bucket"], "run": state["run"], "index": 0, "chunk": chunk}
+            )
+    finally:
+        stub.close()
+    assert result["delivered"] > 0, result
+    assert stub.authorizations and set(stub.authorizations) == {"ApiKey k3y"}
+    observed = recorded["calls"]["put_batch"]
+    assert ("secretsmanager", "get_secret_value") in observed
+    assert ("kinesis", "put_records") not in observed
+    static = {(c.service, c.operation) for c in graph().calls_of("put_batch")}
+    assert observed <= static, observed - static

@@ -6,23 +6,14 @@ sweep (`--sweep-interval`); the event path is covered in tests/functional/test_f
 
 from __future__ import annotations
 
-import contextlib
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_local import Local, destination_documents, free_port, read_lines
-from tests.helpers import REPO_ROOT
+from tests.e2e.test_local import Local, destination_documents, start_local
 
-READY_TIMEOUT_SECONDS = 90
 SWEEP_INTERVAL_SECONDS = 2.0
 # What "within one sweep interval" may take on a loaded 2-core machine: the interval, one
 # sweep (a few moto calls), and the polling here.
@@ -32,41 +23,7 @@ DELIVERY_TIMEOUT_SECONDS = 60
 
 @pytest.fixture
 def local() -> Iterator[Local]:
-    api_port, aws_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "logstep", "local",
-            "--api-port", str(api_port),
-            "--aws-port", str(aws_port),
-            "--poll-interval", "0.2",
-            "--sweep-interval", str(SWEEP_INTERVAL_SECONDS),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    try:
-        while not any("ready" in line for line in seen):
-            assert process.poll() is None, "".join(seen)
-            assert time.monotonic() < deadline, "no ready line:\n" + "".join(seen)
-            with contextlib.suppress(queue.Empty):
-                seen.append(lines.get(timeout=0.5))
-        yield Local(process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", seen, lines)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    yield from start_local("--sweep-interval", str(SWEEP_INTERVAL_SECONDS))
 
 
 def our_filter(logs: Any, group: str) -> dict[str, Any] | None:

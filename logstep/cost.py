@@ -368,11 +368,22 @@ def bulk_wait_ms(prices: Prices, a: Assumptions, which: str = "value") -> float:
     return prices.assumed(BULK_WAIT, which)
 
 
+def bulk_waits(usage: Usage, f: FunctionUsage) -> float:
+    """How many times put_batch waits on the cluster: its _bulk requests go out
+    LOGSTEP_BULK_CONCURRENCY at a time, so an invocation waits once per wave. Spread evenly
+    over the invocations (the summary counts requests, not waves per invocation)."""
+    from chalicelib import limits as _limits
+
+    concurrency = max(1, _setting(usage, "LOGSTEP_BULK_CONCURRENCY", _limits.BULK_CONCURRENCY))
+    invocations = max(1.0, f.invocations)
+    return invocations * math.ceil(usage.bulk_requests / invocations / concurrency)
+
+
 def search_put_batch_ms(usage: Usage, f: FunctionUsage, wait_ms: float, cpu_factor: float = 1.0) -> float:
-    """put_batch's billed milliseconds in search mode: its CPU time, plus every _bulk
-    request's wait on the cluster, plus Lambda's rounding per invocation."""
+    """put_batch's billed milliseconds in search mode: its CPU time, plus every wave of _bulk
+    requests' wait on the cluster, plus Lambda's rounding per invocation."""
     cpu = (f.cpu_ms or 0.0) * cpu_factor
-    return cpu + usage.bulk_requests * wait_ms + BILLED_ROUNDING_MS * f.invocations
+    return cpu + bulk_waits(usage, f) * wait_ms + BILLED_ROUNDING_MS * f.invocations
 
 
 def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Assumptions) -> Line:
@@ -395,8 +406,8 @@ def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Ass
         p,
         low,
         high,
-        f"CPU {f.cpu_ms or 0:,.0f} ms + {usage.bulk_requests:,.0f} _bulk x {wait:g} ms (assumed "
-        "cluster latency), not the wall time against the sandbox's emulator",
+        f"CPU {f.cpu_ms or 0:,.0f} ms + {bulk_waits(usage, f):,.0f} waits for {usage.bulk_requests:,.0f} "
+        f"_bulk x {wait:g} ms (assumed cluster latency), not the wall time against the sandbox's emulator",
     )
 
 

@@ -28,6 +28,8 @@ PRICES = load_prices()
 WALL_MS = 600_000  # put_batch's wall time against the sandbox's emulator: ten minutes
 CPU_MS = 2_000
 BULK_REQUESTS = 40
+# 5 requests per put_batch invocation (40 over 8), 2 in flight at a time: 3 waits each.
+WAITS = 24
 
 
 def search_summary() -> dict[str, object]:
@@ -102,8 +104,8 @@ def test_put_batch_is_cpu_time_plus_bulk_requests_times_the_assumed_latency() ->
     usage = usage_from_summary(search_summary())
     wait = PRICES.assumed("search.bulk_request_ms")
     line = put_batch_line(bill(usage, PRICES, Assumptions()))
-    # CPU + every _bulk request's wait + Lambda's rounding (half a millisecond per invocation).
-    billed_ms = CPU_MS + BULK_REQUESTS * wait + 0.5 * 8
+    # CPU + every wave's wait + Lambda's rounding (half a millisecond per invocation).
+    billed_ms = CPU_MS + WAITS * wait + 0.5 * 8
     assert line.quantity == pytest.approx(billed_ms / 1000 * 1024 / 1024)
     assert line.cost == pytest.approx(billed_ms / 1000 * PRICES["lambda.gb_second.x86_64"])
     assert "assumed" in line.note
@@ -135,8 +137,8 @@ def test_the_latency_is_a_stated_assumption_with_a_source_and_a_range() -> None:
     a = Assumptions()
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    assert line.low == pytest.approx((CPU_MS * a.duration_low + BULK_REQUESTS * item["low"] + 4) * per_ms)
-    assert line.high == pytest.approx((CPU_MS * a.duration_high + BULK_REQUESTS * item["high"] + 4) * per_ms)
+    assert line.low == pytest.approx((CPU_MS * a.duration_low + WAITS * item["low"] + 4) * per_ms)
+    assert line.high == pytest.approx((CPU_MS * a.duration_high + WAITS * item["high"] + 4) * per_ms)
 
 
 def test_bulk_wait_can_be_given() -> None:
@@ -144,9 +146,9 @@ def test_bulk_wait_can_be_given() -> None:
     a = Assumptions(bulk_wait_ms=50)
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    assert line.cost == pytest.approx((CPU_MS + BULK_REQUESTS * 50 + 4) * per_ms)
+    assert line.cost == pytest.approx((CPU_MS + WAITS * 50 + 4) * per_ms)
     # A given wait has no range; the CPU time keeps the sandbox's.
-    assert line.low == pytest.approx((CPU_MS * a.duration_low + BULK_REQUESTS * 50 + 4) * per_ms)
+    assert line.low == pytest.approx((CPU_MS * a.duration_low + WAITS * 50 + 4) * per_ms)
     assert "50 ms" in line.note
 
 
@@ -216,3 +218,14 @@ def test_a_price_table_without_the_latency_asks_for_one(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="--bulk-wait-ms"):
         cost.run(run_command(tmp_path, "--prices", str(prices)))
     assert cost.run(run_command(tmp_path, "--prices", str(prices), "--bulk-wait-ms", "300")) == 0
+
+
+def test_requests_in_flight_together_wait_once() -> None:
+    one_at_a_time = search_summary()
+    one_at_a_time["settings"] = {"LOGSTEP_DELIVERY": "search", "LOGSTEP_BULK_CONCURRENCY": "1"}
+    per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
+    a = Assumptions(bulk_wait_ms=100)
+    serial = put_batch_line(bill(usage_from_summary(one_at_a_time), PRICES, a))
+    assert serial.cost == pytest.approx((CPU_MS + BULK_REQUESTS * 100 + 4) * per_ms)
+    default = put_batch_line(bill(usage_from_summary(search_summary()), PRICES, a))
+    assert default.cost == pytest.approx((CPU_MS + WAITS * 100 + 4) * per_ms)

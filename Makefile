@@ -53,6 +53,16 @@ bench: $(STAMP) $(COMPILED) ## decode + transform + serialise: events/s, MB/s, 6
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q chalicelib logstep app.py > /dev/null
 	$(BIN)/python bench/run.py
 
+# The manual (docs/, mkdocs.yml). Material's end-of-life banner is noise in a build log.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+DOCS_PORT ?= 8008
+
+docs: $(STAMP) ## build the manual strictly into build/site (a broken link or anchor fails)
+	$(MKDOCS) build --strict --clean --site-dir build/site
+
+docs-serve: $(STAMP) ## serve the manual on 127.0.0.1:8008 (DOCS_PORT=...), rebuilt on every change
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -74,4 +84,4 @@ package: $(STAMP) $(COMPILED) ## chalice package STAGE into build/package/STAGE 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build chalicelib/transform/_compiled_*
 
-.PHONY: compiled help venv demo test lint types check bench format clean deploy destroy infra package
+.PHONY: docs docs-serve compiled help venv demo test lint types check bench format clean deploy destroy infra package

@@ -63,6 +63,9 @@ docs: $(STAMP) ## build the manual strictly into build/site (a broken link or an
 docs-serve: $(STAMP) ## serve the manual on 127.0.0.1:8008 (DOCS_PORT=...), rebuilt on every change
 	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
+state-machine-svg: $(STAMP) ## redraw docs/images/state-machine.svg from statemachines/pipeline.asl.json
+	$(BIN)/python tools/render_state_machine.py
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -84,4 +87,4 @@ package: $(STAMP) $(COMPILED) ## chalice package STAGE into build/package/STAGE 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build chalicelib/transform/_compiled_*
 
-.PHONY: docs docs-serve compiled help venv demo test lint types check bench format clean deploy destroy infra package
+.PHONY: docs docs-serve state-machine-svg compiled help venv demo test lint types check bench format clean deploy destroy infra package

@@ -66,6 +66,9 @@ docs-serve: $(STAMP) ## serve the manual on 127.0.0.1:8008 (DOCS_PORT=...), rebu
 state-machine-svg: $(STAMP) ## redraw docs/images/state-machine.svg from statemachines/pipeline.asl.json
 	$(BIN)/python tools/render_state_machine.py
 
+cli-docs: $(STAMP) ## regenerate docs/cli.md from the CLI's argparse parsers
+	$(BIN)/python tools/render_cli_docs.py
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -87,4 +90,4 @@ package: $(STAMP) $(COMPILED) ## chalice package STAGE into build/package/STAGE 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build chalicelib/transform/_compiled_*
 
-.PHONY: docs docs-serve state-machine-svg compiled help venv demo test lint types check bench format clean deploy destroy infra package
+.PHONY: docs docs-serve state-machine-svg cli-docs compiled help venv demo test lint types check bench format clean deploy destroy infra package

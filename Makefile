@@ -69,6 +69,21 @@ state-machine-svg: $(STAMP) ## redraw docs/images/state-machine.svg from statema
 cli-docs: $(STAMP) ## regenerate docs/cli.md from the CLI's argparse parsers
 	$(BIN)/python tools/render_cli_docs.py
 
+# Cost charts: one full Kinesis batch (README "What it costs": 205,538 events of the demo's
+# mix, 91 bytes each) through each delivery on the sandbox, priced by logstep cost, charted.
+COST_DIR := build/cost
+COST_RUN = $(BIN)/logstep demo --quiet --input $(COST_DIR)/batch.json --source-shards 1 --destination-shards 4
+cost-charts: $(STAMP) $(COMPILED) ## measure a full batch per delivery, chart dollars per GB by service (docs/images/cost-*.svg)
+	@mkdir -p $(COST_DIR)
+	$(BIN)/python -m logstep.batchgen $(COST_DIR)/batch.json
+	$(COST_RUN) --delivery kinesis --output-records single --summary-json $(COST_DIR)/single.json
+	$(COST_RUN) --delivery kinesis --output-records aggregated --summary-json $(COST_DIR)/aggregated.json
+	$(BIN)/logstep cost --format json $(COST_DIR)/single.json $(COST_DIR)/aggregated.json > $(COST_DIR)/kinesis-cost.json
+	$(BIN)/python tools/render_cost_chart.py $(COST_DIR)/kinesis-cost.json --delivery kinesis
+	$(COST_RUN) --delivery search --summary-json $(COST_DIR)/search.json
+	$(BIN)/logstep cost --format json $(COST_DIR)/search.json > $(COST_DIR)/search-cost.json
+	$(BIN)/python tools/render_cost_chart.py $(COST_DIR)/search-cost.json --delivery search
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -90,4 +105,4 @@ package: $(STAMP) $(COMPILED) ## chalice package STAGE into build/package/STAGE 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build chalicelib/transform/_compiled_*
 
-.PHONY: docs docs-serve state-machine-svg cli-docs compiled help venv demo test lint types check bench format clean deploy destroy infra package
+.PHONY: docs docs-serve state-machine-svg cli-docs cost-charts compiled help venv demo test lint types check bench format clean deploy destroy infra package

@@ -76,14 +76,17 @@ def series_from(run: Mapping[str, Any], base: Path) -> Series:
     summary = Path(run["path"])
     if not summary.is_absolute() and not summary.exists():
         summary = base / summary
-    delivery = None
+    delivery, note = None, run["notes"][0] if run.get("notes") else ""
     if summary.exists():
-        delivery = json.loads(summary.read_text()).get("delivery")
+        counters = json.loads(summary.read_text())
+        delivery = counters.get("delivery")
+        if counters.get("retries"):  # say so: a retried run is not the clean run it may look like
+            note += f"; {counters['retries']} Step Functions retries (faults or a loaded machine)"
     return Series(
         name=Path(run["path"]).stem,
         per_gb=per_gb,
         total=(totals["per_gb"], totals["per_gb_low"], totals["per_gb_high"]),
-        note=run["notes"][0] if run.get("notes") else "",
+        note=note,
         delivery=delivery,
     )
 

@@ -68,3 +68,13 @@ def test_writes_cost_delivery_svg_and_checks_the_delivery_against_the_summaries(
 
 def test_axis_maximum_is_a_round_number() -> None:
     assert [rcc._nice_max(v) for v in (1.67, 0.07, 3.0, 0.0)] == [2.0, 0.1, 5.0, 1.0]
+
+
+def test_a_retried_run_says_so_under_the_chart(tmp_path: Path) -> None:
+    cost = tmp_path / "cost.json"
+    shutil.copy(FIXTURE, cost)
+    (tmp_path / "single.json").write_text(json.dumps({"delivery": "kinesis", "retries": 17}))
+    (tmp_path / "aggregated.json").write_text(json.dumps({"delivery": "kinesis", "retries": 0}))
+    single, aggregated = rcc.load([cost])[0]
+    assert single.note.endswith("; 17 Step Functions retries (faults or a loaded machine)")
+    assert "retries" not in aggregated.note

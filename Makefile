@@ -53,6 +53,37 @@ bench: $(STAMP) $(COMPILED) ## decode + transform + serialise: events/s, MB/s, 6
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q chalicelib logstep app.py > /dev/null
 	$(BIN)/python bench/run.py
 
+# The manual (docs/, mkdocs.yml). Material's end-of-life banner is noise in a build log.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+DOCS_PORT ?= 8008
+
+docs: $(STAMP) ## build the manual strictly into build/site (a broken link or anchor fails)
+	$(MKDOCS) build --strict --clean --site-dir build/site
+
+docs-serve: $(STAMP) ## serve the manual on 127.0.0.1:8008 (DOCS_PORT=...), rebuilt on every change
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+state-machine-svg: $(STAMP) ## redraw docs/images/state-machine.svg from statemachines/pipeline.asl.json
+	$(BIN)/python tools/render_state_machine.py
+
+cli-docs: $(STAMP) ## regenerate docs/cli.md from the CLI's argparse parsers
+	$(BIN)/python tools/render_cli_docs.py
+
+# Cost charts: one full Kinesis batch (README "What it costs": 205,538 events of the demo's
+# mix, 91 bytes each) through each delivery on the sandbox, priced by logstep cost, charted.
+COST_DIR := build/cost
+COST_RUN = $(BIN)/logstep demo --quiet --input $(COST_DIR)/batch.json --source-shards 1 --destination-shards 4
+cost-charts: $(STAMP) $(COMPILED) ## measure a full batch per delivery, chart dollars per GB by service (docs/images/cost-*.svg)
+	@mkdir -p $(COST_DIR)
+	$(BIN)/python -m logstep.batchgen $(COST_DIR)/batch.json
+	$(COST_RUN) --delivery kinesis --output-records single --summary-json $(COST_DIR)/single.json
+	$(COST_RUN) --delivery kinesis --output-records aggregated --summary-json $(COST_DIR)/aggregated.json
+	$(BIN)/logstep cost --format json $(COST_DIR)/single.json $(COST_DIR)/aggregated.json > $(COST_DIR)/kinesis-cost.json
+	$(BIN)/python tools/render_cost_chart.py $(COST_DIR)/kinesis-cost.json --delivery kinesis
+	$(COST_RUN) --delivery search --summary-json $(COST_DIR)/search.json
+	$(BIN)/logstep cost --format json $(COST_DIR)/search.json > $(COST_DIR)/search-cost.json
+	$(BIN)/python tools/render_cost_chart.py $(COST_DIR)/search-cost.json --delivery search
+
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -74,4 +105,4 @@ package: $(STAMP) $(COMPILED) ## chalice package STAGE into build/package/STAGE 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build chalicelib/transform/_compiled_*
 
-.PHONY: compiled help venv demo test lint types check bench format clean deploy destroy infra package
+.PHONY: docs docs-serve state-machine-svg cli-docs cost-charts compiled help venv demo test lint types check bench format clean deploy destroy infra package

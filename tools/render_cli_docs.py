@@ -1,0 +1,180 @@
+"""Write docs/cli.md, the CLI reference, from the argparse parsers behind ``logstep --help``.
+
+    python tools/render_cli_docs.py            # writes docs/cli.md
+    python tools/render_cli_docs.py --check    # exit 1 if docs/cli.md is out of date
+
+One section per subcommand in ``logstep.cli.COMMANDS``, in that order: its one-line help,
+its usage and a table of its arguments (option strings, default, help). Everything comes
+from the parser objects, never from formatted ``--help`` text, so the page is the same on
+every Python version and terminal width. ``tests/docs/test_cli_docs.py`` fails when the
+committed page differs from a fresh render, so a new command or option forces a
+regeneration (``make cli-docs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from logstep import cli  # noqa: E402
+
+OUTPUT = ROOT / "docs" / "cli.md"
+USAGE_WIDTH = 88
+
+
+def subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The parser's subcommands action."""
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser ``logstep NAME`` uses: build_parser imports only the selected command's module."""
+    parser: argparse.ArgumentParser = subparsers(cli.build_parser(name)).choices[name]
+    return parser
+
+
+def _metavar(action: argparse.Action) -> str:
+    if action.metavar is not None:
+        return str(action.metavar) if not isinstance(action.metavar, tuple) else " ".join(action.metavar)
+    if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
+        return "{" + ",".join(str(c) for c in action.choices) + "}"
+    return action.dest if not action.option_strings else action.dest.upper()
+
+
+def _with_args(action: argparse.Action, metavar: str) -> str:
+    """The metavar as argparse repeats it for the action's nargs."""
+    nargs = action.nargs
+    if nargs == 0:
+        return ""
+    if nargs is None:
+        return metavar
+    if nargs == "?":
+        return f"[{metavar}]"
+    if nargs == "*":
+        return f"[{metavar} ...]"
+    if nargs == "+":
+        return f"{metavar} [{metavar} ...]"
+    if nargs == argparse.REMAINDER:
+        return "..."
+    if nargs == argparse.PARSER:
+        return f"{metavar} ..."
+    return " ".join([metavar] * int(nargs))
+
+
+def usage(parser: argparse.ArgumentParser) -> str:
+    """The usage line, wrapped at USAGE_WIDTH (argparse's order: options, then positionals)."""
+    tokens = []
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        args = _with_args(action, _metavar(action))
+        if action.option_strings:
+            token = " ".join(filter(None, [action.option_strings[0], args]))
+            tokens.append(token if action.required else f"[{token}]")
+    tokens += [
+        _with_args(a, _metavar(a))
+        for a in parser._actions
+        if not a.option_strings and a.help != argparse.SUPPRESS
+    ]
+    head = f"usage: {parser.prog} "
+    lines, line = [], head
+    for token in tokens:
+        if len(line) + len(token) > USAGE_WIDTH and line.strip() != head.strip():
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += token + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    if not action.help:
+        return ""
+    formatter = parser._get_formatter()
+    return formatter._expand_help(action)  # %(default)s and friends, as --help shows them
+
+
+def _default(action: argparse.Action) -> str:
+    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS, [], ""):
+        return ""
+    return f"`{action.default}`"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def options_table(parser: argparse.ArgumentParser) -> list[str]:
+    """Markdown rows: argument, default, help."""
+    rows = ["| argument | default | description |", "| --- | --- | --- |"]
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        args = _with_args(action, _metavar(action))
+        if action.option_strings:
+            shown = ", ".join(f"`{' '.join(filter(None, [s, args]))}`" for s in action.option_strings)
+        else:
+            shown = f"`{args}`"
+        rows.append(f"| {_cell(shown)} | {_cell(_default(action))} | {_cell(_help(parser, action))} |")
+    return rows
+
+
+def render() -> str:
+    """The whole page."""
+    root = cli.build_parser()
+    out = [
+        "# CLI reference",
+        "",
+        "<!-- Generated by tools/render_cli_docs.py from logstep/cli.py's argparse parsers."
+        " Do not edit: run `make cli-docs`. -->",
+        "",
+        "`logstep` is the one entry point (`.venv/bin/logstep` after `make demo`, or `python -m logstep`);"
+        " `logstep COMMAND --help` prints what each section below says.",
+        "",
+        "```text",
+        usage(root),
+        "```",
+        "",
+        "| command | what it does |",
+        "| --- | --- |",
+    ]
+    out += [
+        f"| [`{name}`](#logstep-{name}) | {_cell(help_text)} |"
+        for name, (_, help_text) in cli.COMMANDS.items()
+    ]
+    for name in cli.COMMANDS:
+        parser = command_parser(name)
+        out += ["", f"## logstep {name}", "", _cell(parser.description or "") + ".", ""]
+        out += ["```text", usage(parser), "```", "", *options_table(parser)]
+        if parser.epilog:
+            out += ["", parser.epilog]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write (or with --check, compare) docs/cli.md."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/cli.md is out of date")
+    parser.add_argument("-o", "--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    page = render()
+    if args.check:
+        if not args.output.exists() or args.output.read_text() != page:
+            print(f"{args.output} is out of date with logstep --help: run make cli-docs", file=sys.stderr)
+            return 1
+        return 0
+    args.output.write_text(page)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,7 +75,7 @@ COST_DIR := build/cost
 COST_RUN = $(BIN)/logstep demo --quiet --input $(COST_DIR)/batch.json --source-shards 1 --destination-shards 4
 cost-charts: $(STAMP) $(COMPILED) ## measure a full batch per delivery, chart dollars per GB by service (docs/images/cost-*.svg)
 	@mkdir -p $(COST_DIR)
-	$(BIN)/python -m logstep.batchgen $(COST_DIR)/batch.json
+	$(BIN)/python -m logstep.sandbox.batchgen $(COST_DIR)/batch.json
 	$(COST_RUN) --delivery kinesis --output-records single --summary-json $(COST_DIR)/single.json
 	$(COST_RUN) --delivery kinesis --output-records aggregated --summary-json $(COST_DIR)/aggregated.json
 	$(BIN)/logstep cost --format json $(COST_DIR)/single.json $(COST_DIR)/aggregated.json > $(COST_DIR)/kinesis-cost.json

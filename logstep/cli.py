@@ -10,20 +10,23 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("logstep.demo", "run the whole pipeline on the embedded sandbox and summarise it"),
+    "demo": ("logstep.sandbox.demo", "run the whole pipeline on the embedded sandbox and summarise it"),
     "transform": ("logstep.transform_cmd", "print the documents the pipeline would deliver"),
     "replay": ("logstep.replay", "resend the records a failed execution left pending"),
-    "cost": ("logstep.cost", "price a run's counters per GB of logs and per million events"),
+    "cost": ("logstep.cost.command", "price a run's counters per GB of logs and per million events"),
     "executions": (
         "logstep.executions",
         "list recent executions; failed ones with cause and pending records",
     ),
     "show": ("logstep.show", "one execution, step by step, from its history"),
-    "infra": ("logstep.infra", "render the infrastructure template for a stage"),
-    "deploy": ("logstep.deploy", "deploy a stage to AWS: stack, chalice deploy, mapping settings"),
-    "destroy": ("logstep.destroy", "remove a stage: subscription filters, Chalice, bucket, stack"),
-    "index": ("logstep.index", "set up the search cluster's index template and retention; show the indices"),
-    "local": ("logstep.local", "run the sandbox as a service: moto server, onboarding API, pipeline"),
+    "infra": ("logstep.deploy.infra", "render the infrastructure template for a stage"),
+    "deploy": ("logstep.deploy.deploy", "deploy a stage to AWS: stack, chalice deploy, mapping settings"),
+    "destroy": ("logstep.deploy.destroy", "remove a stage: subscription filters, Chalice, bucket, stack"),
+    "index": (
+        "logstep.deploy.index",
+        "set up the search cluster's index template and retention; show the indices",
+    ),
+    "local": ("logstep.sandbox.local", "run the sandbox as a service: moto server, onboarding API, pipeline"),
 }
 
 

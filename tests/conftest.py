@@ -29,7 +29,7 @@ def sleeps() -> SleepRecorder:
 @pytest.fixture
 def make_sandbox(sleeps: SleepRecorder) -> Iterator[Callable[..., Any]]:
     """A factory for a started sandbox (Retry sleeps recorded, not slept); stops it after the test."""
-    from logstep.sandbox import Sandbox, SandboxConfig
+    from logstep.sandbox.pipeline import Sandbox, SandboxConfig
 
     started: list[Any] = []
 
@@ -79,7 +79,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def make_search() -> Iterator[Callable[..., Any]]:
     """A factory for the sandbox's search server (osmem-server behind the fault proxy), with
     the index template installed; skips where osmem-server cannot run."""
-    from logstep.search_sandbox import (
+    from logstep.sandbox.search import (
         SearchFaultPlan,
         SearchSandbox,
         install_index_template,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from logstep import infra
+from logstep.deploy import infra
 
 ROOT = infra.ROOT
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())

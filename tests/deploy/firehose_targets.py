@@ -7,7 +7,7 @@ DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
 COLLECTION_ARN = f"arn:aws:aoss:{REGION}:{ACCOUNT}:collection/abc123def456"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:logstep/elastic-AbCdEf"
 
-# FirehoseTarget -> the parameters it needs besides itself (logstep.deploy.delivery_problems).
+# FirehoseTarget -> the parameters it needs besides itself (logstep.deploy.deploy.delivery_problems).
 FIREHOSE_TARGETS: dict[str, dict[str, str]] = {
     "none": {},
     "opensearch": {"SearchResourceArn": DOMAIN_ARN},

@@ -18,10 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from logstep import cost
-from logstep.cost import GIB, load_prices
-from logstep.cost_deployed import DeployedReadError, resolve_pipeline
-from logstep.deploy import stage_environment
+from logstep.cost import command
+from logstep.cost import model as cost
+from logstep.cost.deployed import DeployedReadError, resolve_pipeline
+from logstep.cost.model import GIB, load_prices
+from logstep.deploy.deploy import stage_environment
 from tests.deploy.conftest import CONFIG, REGION
 from tests.deploy.test_infra_moto import ACCOUNT, _create
 
@@ -128,7 +129,7 @@ def publish_metrics() -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    cost.add_arguments(parser)
+    command.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
@@ -157,7 +158,7 @@ def test_resolve_pipeline_names_the_stage_s_resources(aws: None) -> None:
 def test_the_command_prices_a_deployed_stage(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     deploy_dev()
     assert (
-        cost.run(
+        command.run(
             parse("--deployed", "--stage", "dev", "--region", REGION, "--until", soon(), "--format", "json")
         )
         == 0
@@ -204,7 +205,7 @@ def test_the_text_bill_lists_its_assumptions_and_a_projection_works(
     args = parse(
         "--deployed", "--region", REGION, "--hours", "2", "--until", soon(), "--claimcheck-days", "1"
     )
-    assert cost.run(args) == 0
+    assert command.run(args) == 0
     out = capsys.readouterr().out
     assert "logstep cost: stage dev (deployed)" in out
     assert "claim-check storage (1 days)" in out and "kept 1 days (--claimcheck-days)" in out
@@ -220,7 +221,7 @@ def test_the_text_bill_lists_its_assumptions_and_a_projection_works(
         "--avg-event-bytes",
         "300",
     )
-    assert cost.run(args) == 0
+    assert command.run(args) == 0
     assert "shard-hours" in capsys.readouterr().out
 
 
@@ -228,7 +229,7 @@ def test_a_window_without_executions_or_events_is_refused(aws: None) -> None:
     deploy_dev()
     later, latest = (datetime.now(UTC) + timedelta(hours=h) for h in (1, 2))
     with pytest.raises(SystemExit, match="nothing to price"):
-        cost.run(
+        command.run(
             parse(
                 "--deployed", "--region", REGION, "--since", later.isoformat(), "--until", latest.isoformat()
             )
@@ -238,11 +239,11 @@ def test_a_window_without_executions_or_events_is_refused(aws: None) -> None:
 def test_executions_without_logstep_s_metrics_are_refused(aws: None) -> None:
     deploy_dev(metrics=False)
     with pytest.raises(SystemExit, match="no EventsIn metric"):
-        cost.run(parse("--deployed", "--region", REGION, "--until", soon()))
+        command.run(parse("--deployed", "--region", REGION, "--until", soon()))
 
 
 def test_summaries_and_deployed_do_not_mix(tmp_path: Any) -> None:
     with pytest.raises(SystemExit, match="give no summary files"):
-        cost.run(parse("--deployed", str(tmp_path / "s.json")))
+        command.run(parse("--deployed", str(tmp_path / "s.json")))
     with pytest.raises(SystemExit, match="--deployed"):
-        cost.run(parse())
+        command.run(parse())

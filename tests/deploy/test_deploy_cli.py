@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
-from logstep import infra
-from logstep.deploy import (
+from logstep.deploy import infra
+from logstep.deploy.deploy import (
     PARAMETER_ENV,
     Deployer,
     DeployError,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from logstep import infra
+from logstep.deploy import infra
 
 ROOT = infra.ROOT
 
@@ -33,7 +33,7 @@ def test_placeholders_equal_the_substitution_keys(resources: dict[str, Any]) -> 
 def test_substituted_template_definition_equals_the_sandbox_definition(
     resources: dict[str, Any], stage: str
 ) -> None:
-    from logstep import sandbox as sandbox_module
+    from logstep.sandbox import pipeline as sandbox_module
 
     sandbox = sandbox_module.Sandbox(sandbox_module.SandboxConfig(stage=stage, region="eu-west-1"))
     assert sandbox_module.TASK_FUNCTIONS == infra.TASK_FUNCTIONS

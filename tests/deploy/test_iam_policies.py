@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from logstep import infra
+from logstep.deploy import infra
 from tests.deploy.callgraph import BotoCall, CallGraph
 from tests.deploy.cfn_eval import Evaluated
 from tests.deploy.conftest import CONFIG, ROOT, STAGES

@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from logstep import infra
-from logstep.deploy import OUTPUT_ENV, check_outputs_match_config, stack_name, stage_environment
+from logstep.deploy import infra
+from logstep.deploy.deploy import OUTPUT_ENV, check_outputs_match_config, stack_name, stage_environment
 from tests.deploy.conftest import REGION, STAGES
 
 ACCOUNT = "123456789012"  # moto's default account

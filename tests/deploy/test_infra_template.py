@@ -14,7 +14,7 @@ from typing import Any
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 
-from logstep import infra
+from logstep.deploy import infra
 
 # Step Functions keeps a closed execution (its history, input and ARN) for 90 days;
 # `logstep replay EXECUTION_ARN` needs it, and the execution's pending records.
@@ -206,7 +206,7 @@ def test_source_template_has_no_definition_of_its_own(source_template: dict[str,
 
 
 def test_rendered_template_fits_an_inline_template_body(template: dict[str, Any]) -> None:
-    from logstep.deploy import MAX_TEMPLATE_BODY_BYTES
+    from logstep.deploy.deploy import MAX_TEMPLATE_BODY_BYTES
 
     body = json.dumps(template, separators=(",", ":")).encode()
     assert len(body) < MAX_TEMPLATE_BODY_BYTES

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chalice.config import Config
 
-from logstep import infra
+from logstep.deploy import infra
 from tests.deploy.conftest import CONFIG, ROOT, STAGES
 
 # Chalice creates these from app.py; the api_handler exists once the app has routes.

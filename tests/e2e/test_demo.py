@@ -53,7 +53,7 @@ def test_demo_with_faults_delivers_every_event_and_writes_its_counters(tmp_path:
     kinds = {d.get("lambda", {}).get("type") for d in documents}
     assert {"START", "END", "REPORT"} <= kinds
     # The Firehose stand-in took the stream to the search server: every event indexed.
-    from logstep.search_sandbox import osmem_available
+    from logstep.sandbox.search import osmem_available
 
     if osmem_available():
         assert summary["search"] is None and summary["firehose"] is None
@@ -73,7 +73,7 @@ def test_demo_with_faults_delivers_every_event_and_writes_its_counters(tmp_path:
 def test_demo_default_delivery_aggregated_with_a_crash_reports_the_duplicates_it_indexed(
     tmp_path: Path,
 ) -> None:
-    from logstep.search_sandbox import osmem_available
+    from logstep.sandbox.search import osmem_available
 
     if osmem_available():
         pytest.skip(osmem_available())
@@ -142,7 +142,7 @@ def test_transform_reads_a_decoded_envelope_file() -> None:
 
 @pytest.mark.slow
 def test_demo_search_delivery_with_faults_puts_every_event_in_the_index_once(tmp_path: Path) -> None:
-    from logstep.search_sandbox import osmem_available
+    from logstep.sandbox.search import osmem_available
 
     if osmem_available():
         pytest.skip(osmem_available())
@@ -181,7 +181,8 @@ def test_demo_falls_back_to_kinesis_where_no_search_server_runs(
     import argparse
     import contextlib
 
-    from logstep import demo, search_sandbox
+    from logstep.sandbox import demo
+    from logstep.sandbox import search as search_sandbox
 
     monkeypatch.setattr(search_sandbox, "osmem_available", lambda: "no wheel for linux/aarch64")
     args = argparse.Namespace(

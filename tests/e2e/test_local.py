@@ -194,7 +194,7 @@ def test_onboard_over_http_write_events_and_read_transformed_documents(local: Lo
     assert logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"] == []
 
     # The Firehose stand-in delivers the stream to the search server: the walkthrough's last step.
-    from logstep.search_sandbox import osmem_available
+    from logstep.sandbox.search import osmem_available
 
     if osmem_available():
         assert "no Firehose stand-in" in banner
@@ -224,7 +224,7 @@ def test_ctrl_c_stops_it_cleanly(local: Local) -> None:
 
 @pytest.fixture
 def local_search() -> Iterator[tuple[Local, str]]:
-    from logstep.search_sandbox import osmem_available
+    from logstep.sandbox.search import osmem_available
 
     reason = osmem_available()
     if reason:

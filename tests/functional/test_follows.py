@@ -11,7 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 import app
-from logstep.sandbox import create_follows_table
+from logstep.sandbox.pipeline import create_follows_table
 from tests.functional.onboarding_support import (
     FILTER_NAME,
     IAM_LOCAL_WARNING,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.delivery.search import HttpTransport, no_auth
-from logstep.index import build_template, index_status, load_template, setup_index
+from logstep.deploy.index import build_template, index_status, load_template, setup_index
 
 _prefixes = itertools.count()
 
@@ -99,7 +99,7 @@ def test_ism_is_reported_as_skipped_on_osmem(transport: HttpTransport, prefix: s
 
 def test_osmem_has_no_ilm_setting_either(transport: HttpTransport, prefix: str) -> None:
     """Why the template names an ILM policy only on Elasticsearch: OpenSearch refuses the setting."""
-    from logstep.index import Cluster
+    from logstep.deploy.index import Cluster
 
     es_body = build_template(load_template(), Cluster("elasticsearch", (8, 15, 0)), prefix, "fields", "p")
     status, answer = call(transport, "PUT", f"/_index_template/{prefix}", es_body)

@@ -8,7 +8,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from logstep.batchgen import lambda_event
+from logstep.sandbox.batchgen import lambda_event
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 REPO_ROOT = Path(__file__).resolve().parents[2]

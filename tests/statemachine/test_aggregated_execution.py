@@ -8,9 +8,9 @@ from typing import Any
 
 from chalicelib.aggregation import deaggregate, is_aggregated
 from chalicelib.batching import Record
-from logstep.faults import FaultPlan
 from logstep.health import health_from_emf
 from logstep.replay import replay_execution
+from logstep.sandbox.faults import FaultPlan
 from tests.statemachine.test_execution import delivered_ids, describe_all, run, write_events
 
 AGGREGATED = {"LOGSTEP_OUTPUT_RECORDS": "aggregated", "LOGSTEP_AGGREGATED_RECORD_BYTES": "2000"}

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from logstep.cost import GIB, Assumptions, bill, load_prices
-from logstep.cost_deployed import (
+from logstep.cost.deployed import (
     PIPELINE_FUNCTIONS,
     Clients,
     Pipeline,
@@ -25,7 +24,8 @@ from logstep.cost_deployed import (
     executions_in_window,
     read_usage,
 )
-from logstep.sandbox import DEFAULT_MEMORY_MB
+from logstep.cost.model import GIB, Assumptions, bill, load_prices
+from logstep.sandbox.pipeline import DEFAULT_MEMORY_MB
 from tests.statemachine.test_execution import run, write_events
 
 PRICES = load_prices()

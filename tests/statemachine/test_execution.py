@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from chalicelib import limits
 from chalicelib.batching import decode_records
-from logstep.faults import FaultPlan
 from logstep.history import count_execution, execution_history, payloads
 from logstep.replay import replay_execution
-from logstep.sandbox import Sandbox, SandboxConfig
+from logstep.sandbox.faults import FaultPlan
+from logstep.sandbox.pipeline import Sandbox, SandboxConfig
 from tests.helpers import envelope
 
 GROUP = "/aws/lambda/orders"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from logstep.firehose_sandbox import FirehoseSettings, backup_bucket_name, http_post, stand_in_for
+from logstep.sandbox.firehose import FirehoseSettings, backup_bucket_name, http_post, stand_in_for
 from tests.statemachine.test_execution import run, write_events
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from logstep.executions import execution_steps, format_rows, format_steps, list_executions, state_machine_arn
-from logstep.faults import FaultPlan
 from logstep.history import execution_history
+from logstep.sandbox.faults import FaultPlan
 from tests.statemachine.test_execution import run, write_events
 
 

@@ -21,8 +21,8 @@ import pytest
 from chalicelib.delivery.search import HttpTransport, SearchDelivery, no_auth
 from chalicelib.indices import index_name
 from chalicelib.settings import SearchSettings
-from logstep.faults import FaultPlan
 from logstep.replay import replay_execution
+from logstep.sandbox.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib import errors
-from logstep.sandbox import TASK_FUNCTIONS
+from logstep.sandbox.pipeline import TASK_FUNCTIONS
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "pipeline.asl.json"
 LAMBDA_SERVICE_ERRORS = {

@@ -7,7 +7,7 @@ import gzip
 import json
 from typing import Any
 
-from logstep.batchgen import full_batch, lambda_event
+from logstep.sandbox.batchgen import full_batch, lambda_event
 
 
 def test_a_batch_stays_within_the_event_source_mapping_limits_and_is_reproducible() -> None:
@@ -25,8 +25,8 @@ def test_a_batch_stays_within_the_event_source_mapping_limits_and_is_reproducibl
 
 
 def test_padding_lengthens_application_messages_and_keeps_their_shape() -> None:
-    from logstep.batchgen import PLATFORM_PREFIXES, padded
-    from logstep.traffic import generate
+    from logstep.sandbox.batchgen import PLATFORM_PREFIXES, padded
+    from logstep.sandbox.traffic import generate
 
     events = generate(3000, 5, 1795680000000)
     longer = padded(events, 400, 5)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from logstep import cost
-from logstep.cost import (
+from logstep.cost import command
+from logstep.cost import model as cost
+from logstep.cost.model import (
     DAYS_PER_MONTH,
     GIB,
     Assumptions,
@@ -24,7 +25,7 @@ from logstep.cost import (
     totals,
     usage_from_summary,
 )
-from logstep.units import record_units
+from logstep.cost.units import record_units
 
 PRICES = load_prices()
 
@@ -225,13 +226,13 @@ def run_command(tmp_path: Path, *extra: str, output: str = "single") -> argparse
     path = tmp_path / f"{output}.json"
     path.write_text(json.dumps(summary(output)))
     parser = argparse.ArgumentParser()
-    cost.add_arguments(parser)
+    command.add_arguments(parser)
     return parser.parse_args([str(path), *extra])
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
 def test_command_prints_a_bill(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
-    assert cost.run(run_command(tmp_path, "--format", fmt)) == 0
+    assert command.run(run_command(tmp_path, "--format", fmt)) == 0
     out = capsys.readouterr().out
     assert "state transitions" in out
     if fmt == "text":
@@ -244,14 +245,14 @@ def test_command_projects_a_month(tmp_path: Path, capsys: pytest.CaptureFixture[
     args = run_command(
         tmp_path, "--events-per-day", "50000000", "--avg-event-bytes", "200", output="aggregated"
     )
-    assert cost.run(args) == 0
+    assert command.run(args) == 0
     out = capsys.readouterr().out
     assert "shard-hours" in out and "projected from" in out
 
 
 def test_command_wants_both_workload_options(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
-        cost.run(run_command(tmp_path, "--events-per-day", "5"))
+        command.run(run_command(tmp_path, "--events-per-day", "5"))
 
 
 def test_projection_window_is_the_apps() -> None:

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from logstep.cost import Assumptions, Workload, project, s3_requests, usage_from_summary
-from logstep.cost_deployed import (
+from logstep.cost.deployed import (
     DeployedReadError,
     Window,
     metric_period,
     sample_executions,
     window_from_args,
 )
+from logstep.cost.model import Assumptions, Workload, project, s3_requests, usage_from_summary
 from tests.unit.test_cost import summary
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -74,7 +74,7 @@ def test_a_sample_spreads_over_the_window_s_start_times() -> None:
 
 
 def test_a_search_stage_reads_no_destination_stream_but_its_bulk_requests() -> None:
-    from logstep.cost_deployed import PIPELINE_FUNCTIONS, Pipeline, pipeline_queries
+    from logstep.cost.deployed import PIPELINE_FUNCTIONS, Pipeline, pipeline_queries
 
     functions = {name: f"logstep-dev-{name}" for name in PIPELINE_FUNCTIONS}
     search = Pipeline("dev", "arn:sm", "src", "", "bucket", functions, delivery="search")

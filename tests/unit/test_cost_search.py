@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from logstep import cost
-from logstep.cost import (
+from logstep.cost import command
+from logstep.cost import model as cost
+from logstep.cost.model import (
     GIB,
     Assumptions,
     Workload,
@@ -22,7 +23,7 @@ from logstep.cost import (
     totals,
     usage_from_summary,
 )
-from logstep.units import record_units
+from logstep.cost.units import record_units
 
 PRICES = load_prices()
 WALL_MS = 600_000  # put_batch's wall time against the sandbox's emulator: ten minutes
@@ -193,18 +194,18 @@ def run_command(tmp_path: Path, *extra: str) -> argparse.Namespace:
     path = tmp_path / "search.json"
     path.write_text(json.dumps(search_summary()))
     parser = argparse.ArgumentParser()
-    cost.add_arguments(parser)
+    command.add_arguments(parser)
     return parser.parse_args([str(path), *extra])
 
 
 def test_command_states_the_assumption(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cost.run(run_command(tmp_path)) == 0
+    assert command.run(run_command(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "search delivery" in out and "ASSUMED cluster latency" in out
     bill_lines = out.split("assumptions:")[0].splitlines()
     assert not any(line.strip().startswith(("Firehose", "Kinesis        destination")) for line in bill_lines)
     assert "paper model" not in out
-    assert cost.run(run_command(tmp_path, "--bulk-wait-ms", "250", "--format", "json")) == 0
+    assert command.run(run_command(tmp_path, "--bulk-wait-ms", "250", "--format", "json")) == 0
     data = json.loads(capsys.readouterr().out)
     assert "250 ms per _bulk request (--bulk-wait-ms)" in data[-1]["assumptions"]
     assert data[0]["totals"]["per_gb"] * GIB > 0
@@ -216,8 +217,8 @@ def test_a_price_table_without_the_latency_asks_for_one(tmp_path: Path) -> None:
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps(table))
     with pytest.raises(SystemExit, match="--bulk-wait-ms"):
-        cost.run(run_command(tmp_path, "--prices", str(prices)))
-    assert cost.run(run_command(tmp_path, "--prices", str(prices), "--bulk-wait-ms", "300")) == 0
+        command.run(run_command(tmp_path, "--prices", str(prices)))
+    assert command.run(run_command(tmp_path, "--prices", str(prices), "--bulk-wait-ms", "300")) == 0
 
 
 def test_requests_in_flight_together_wait_once() -> None:

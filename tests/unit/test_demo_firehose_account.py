@@ -6,8 +6,8 @@ import base64
 import json
 from typing import Any
 
-from logstep.demo import firehose_account
-from logstep.firehose_sandbox import FirehoseCounters, FirehoseSettings
+from logstep.sandbox.demo import firehose_account
+from logstep.sandbox.firehose import FirehoseCounters, FirehoseSettings
 
 
 def document(event_id: str, group: str = "/aws/lambda/orders") -> dict[str, Any]:

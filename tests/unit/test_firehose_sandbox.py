@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chalicelib.aggregation import MAGIC, aggregate_records
 from chalicelib.batching import Record
-from logstep.firehose_sandbox import (
+from logstep.sandbox.firehose import (
     FAILED_DOCUMENTS_FOLDER,
     Document,
     FirehoseSettings,

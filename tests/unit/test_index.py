@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from chalicelib.delivery.search import HttpResponse, TransportError
 from chalicelib.indices import index_name
 from chalicelib.settings import SEARCH_JSON_FIELDS_KEY
-from logstep import index
-from logstep.index import (
+from logstep.deploy import index
+from logstep.deploy.index import (
     SERVERLESS,
     Cluster,
     IndexSetupError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from logstep.local import walkthrough
+from logstep.sandbox.local import walkthrough
 from tests.helpers import REPO_ROOT
 
 

@@ -47,28 +47,24 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from logstep import infra
-from logstep.cost import (
+from logstep.cost.model import (
     Assumptions,
     FunctionUsage,
     Line,
     StreamUsage,
     Usage,
     Workload,
-    as_json,
     bill,
-    describe,
     fixed_lines,
     load_prices,
     paper_model,
-    price_table_lines,
     project,
-    render_markdown,
-    render_text,
     s3_requests,
     totals,
     units_for,
 )
+from logstep.cost.report import as_json, describe, price_table_lines, render_markdown, render_text
+from logstep.deploy import infra
 from logstep.history import count_execution, execution_history
 
 # The pipeline's Lambda functions: the ingest trigger and the state machine's tasks.
@@ -135,7 +131,7 @@ def resolve_pipeline(
 ) -> Pipeline:
     """The stage's resources, named as ``logstep deploy`` checks them (the stage config) and
     ``logstep executions`` finds its state machine."""
-    from logstep.deploy import DeployError, fill, stage_environment
+    from logstep.deploy.deploy import DeployError, fill, stage_environment
     from logstep.executions import state_machine_arn as find_state_machine
 
     try:
@@ -711,7 +707,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(deployed: DeployedRun, args: argparse.Namespace, region: str) -> str:
     """The bill of a deployed run (or its projected month) in the chosen format."""
-    from logstep.cost import CLAIMCHECK_DAYS
+    from logstep.cost.model import CLAIMCHECK_DAYS
 
     prices = load_prices(args.prices, region)
     days = args.claimcheck_days

@@ -38,7 +38,7 @@ from typing import Any
 from chalicelib.delivery.search import HttpResponse, HttpTransport, TransportError
 from chalicelib.indices import ROTATIONS
 from chalicelib.settings import SEARCH_AUTHS, SEARCH_JSON_FIELDS_KEY, SearchSettings
-from logstep import infra
+from logstep.deploy import infra
 
 TEMPLATE_PATH = infra.ROOT / "infra" / "index-template.json"
 DEFAULT_RETENTION_DAYS = 30
@@ -773,7 +773,7 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from chalicelib.errors import LogstepError
-    from logstep.deploy import DeployError
+    from logstep.deploy.deploy import DeployError
 
     try:
         transport, search, env = _connect(args)
@@ -805,7 +805,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> tuple[HttpTransport, SearchSettings, dict[str, str]]:
-    from logstep.deploy import stage_environment
+    from logstep.deploy.deploy import stage_environment
 
     if not args.stage and not args.endpoint:
         raise IndexSetupError("say which cluster: --stage S (its LOGSTEP_SEARCH_*) or --endpoint URL")
@@ -852,7 +852,7 @@ def _session(args: argparse.Namespace) -> Any:
 def _fill_secret_arn(search: SearchSettings, session: Any) -> SearchSettings:
     import dataclasses
 
-    from logstep.deploy import fill
+    from logstep.deploy.deploy import fill
 
     identity = session.client("sts").get_caller_identity()
     partition = str(identity["Arn"]).split(":")[1]

@@ -5,7 +5,7 @@ writes realistic log events with PutLogEvents (or puts the records of a Lambda K
 event with --input), lets CloudWatch Logs deliver them to the source stream, runs the
 real state machine with the Chalice handlers as its Lambda tasks, and reads the
 destination stream. With the default Kinesis delivery, a Firehose stand-in
-(``logstep.firehose_sandbox``) then delivers the destination stream to the sandbox's
+(``logstep.sandbox.firehose``) then delivers the destination stream to the sandbox's
 search server, as the deployed Firehose delivery stream would. Exit code 0 only when
 every event is accounted for: delivered, or reported pending (replayable) or
 quarantined, and (Kinesis delivery with a search server) indexed or in Firehose's S3
@@ -155,7 +155,7 @@ def _progress(args: argparse.Namespace, text: str) -> None:
 
 def write_generated(sandbox: Any, count: int, seed: int) -> Expected:
     """PutLogEvents of generated traffic; the ids come back from FilterLogEvents."""
-    from logstep.traffic import GROUPS, generate
+    from logstep.sandbox.traffic import GROUPS, generate
 
     logs = sandbox.client("logs")
     # Midnight UTC today: CloudWatch accepts events up to 14 days old, and the same seed on
@@ -229,12 +229,12 @@ def run(args: argparse.Namespace) -> int:
     from chalicelib import jsoncodec
     from chalicelib.aggregation import deaggregate_all
     from chalicelib.claimcheck import ClaimCheck
-    from logstep.faults import FaultPlan
+    from logstep.cost.units import record_units
     from logstep.health import format_health, health_from_emf
     from logstep.history import count_execution, execution_history
     from logstep.replay import pending_sets
-    from logstep.sandbox import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
-    from logstep.units import record_units
+    from logstep.sandbox.faults import FaultPlan
+    from logstep.sandbox.pipeline import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
 
     started = time.monotonic()
     plan = FaultPlan(
@@ -530,7 +530,7 @@ def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
     stand-in's with kinesis), or None where osmem-server cannot run."""
     if args.delivery == "kinesis" and args.stream_only:
         return None
-    from logstep.search_sandbox import SearchFaultPlan, SearchSandbox, SearchServerUnavailable
+    from logstep.sandbox.search import SearchFaultPlan, SearchSandbox, SearchServerUnavailable
 
     plan = SearchFaultPlan(
         seed=args.seed,
@@ -555,7 +555,7 @@ def _start_search(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
         )
         args.delivery = "kinesis"
         return None
-    from logstep.search_sandbox import install_index_template
+    from logstep.sandbox.search import install_index_template
 
     install_index_template(search)
     return search
@@ -566,7 +566,7 @@ def _start_firehose(args: argparse.Namespace, sandbox: Any, search: Any) -> Any:
     delivery with a search server), or None."""
     if args.delivery != "kinesis" or search is None:
         return None
-    from logstep.firehose_sandbox import stand_in_for
+    from logstep.sandbox.firehose import stand_in_for
 
     return stand_in_for(sandbox, search)
 
@@ -582,7 +582,7 @@ def firehose_account(
     """What the Firehose stand-in did, and the events on the stream it neither indexed nor
     backed up (must be 0): the summary's ``firehose`` object."""
     from chalicelib import jsoncodec
-    from logstep.firehose_sandbox import FAILED_DOCUMENTS_FOLDER
+    from logstep.sandbox.firehose import FAILED_DOCUMENTS_FOLDER
 
     backed_up: set[tuple[str, str, str]] = set()
     for failed in firehose.backed_up_documents():

@@ -11,7 +11,7 @@ the in-process Lambda answer must live in the process that runs the moto server)
   state machine with the Chalice handlers as its Lambda tasks;
 - the sandbox's search server (osmem-server) on 127.0.0.1:--search-port: the pipeline's
   ``_bulk`` target with ``--delivery search``; with the default Kinesis delivery a Firehose
-  stand-in (``logstep.firehose_sandbox``) delivers the destination stream to it;
+  stand-in (``logstep.sandbox.firehose``) delivers the destination stream to it;
 - the follow-rule sweep on ``--sweep-interval`` (moto sends no CloudTrail events, so new
   groups are found by the sweep here, as the deployed sweep catches what events miss).
 
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from chalice.config import Config
     from chalice.local import create_local_server
 
-    from logstep.sandbox import Sandbox, SandboxConfig
+    from logstep.sandbox.pipeline import Sandbox, SandboxConfig
 
     stop = threading.Event()
     # Ctrl-C and SIGTERM both stop cleanly (a shell's background job starts with SIGINT
@@ -421,7 +421,7 @@ def _port_free(port: int) -> bool:
 
 def _start_search(args: argparse.Namespace) -> Any:
     """The search server (not yet started), or None where osmem-server cannot run."""
-    from logstep.search_sandbox import SearchSandbox, osmem_available
+    from logstep.sandbox.search import SearchSandbox, osmem_available
 
     reason = osmem_available()
     if reason and args.delivery == "kinesis":
@@ -443,7 +443,7 @@ def _start_search(args: argparse.Namespace) -> Any:
 
 def _start_firehose(sandbox: Any, search: Any, interval: float, quiet: bool) -> Any:
     """The Firehose stand-in, polling the destination stream on a thread; progress printed."""
-    from logstep.firehose_sandbox import stand_in_for
+    from logstep.sandbox.firehose import stand_in_for
 
     firehose = stand_in_for(sandbox, search)
     seen = [0, 0]
@@ -479,7 +479,7 @@ class _TemplatedSearch:
         return getattr(self._search, name)
 
     def __enter__(self) -> Any:
-        from logstep.search_sandbox import install_index_template
+        from logstep.sandbox.search import install_index_template
 
         self._search.__enter__()
         install_index_template(self._search)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "logstep.yaml"
 STAGES_DIR = ROOT / "infra" / "stages"
 DEFINITION_PATH = ROOT / "statemachines" / "pipeline.asl.json"

@@ -1,10 +1,10 @@
-"""``logstep destroy``: remove a stage (see logstep/deploy.py for the sequence)."""
+"""``logstep destroy``: remove a stage (see logstep/deploy/deploy.py for the sequence)."""
 
 from __future__ import annotations
 
 import argparse
 
-from logstep.deploy import add_destroy_arguments, run_destroy
+from logstep.deploy.deploy import add_destroy_arguments, run_destroy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

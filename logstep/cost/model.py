@@ -3,20 +3,19 @@
 Counts are measured (by ``logstep demo --summary-json``: executions, state transitions
 from the execution histories, Lambda invocations and billed milliseconds, S3 requests,
 PutRecords records with each record's size rounded to the billing units, claim-check
-bytes); dollars come from a price table (``logstep/prices.json``, each figure with its
+bytes); dollars come from a price table (``logstep/cost/prices.json``, each figure with its
 source and date). ``--events-per-day`` / ``--avg-event-bytes`` project a month for a
 workload, with the fixed costs (shard or stream hours) and the executions that the
 event source mapping's batching window implies.
 
 ``--deployed --stage S`` reads the same counters from a deployed stage over a time window
-(``logstep/cost_deployed.py``: executions and their histories, CloudWatch metrics, the
+(``logstep/cost/deployed.py``: executions and their histories, CloudWatch metrics, the
 claim-check objects); Lambda billed duration, S3 requests and per-record billing units are
 estimated there, and the bill lists those estimates.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -72,7 +71,7 @@ class StreamUsage:
 
     records: float
     bytes: float
-    units: Mapping[str, float]  # logstep.units: kb1, kb5, kb25
+    units: Mapping[str, float]  # logstep.cost.units: kb1, kb5, kb25
 
 
 @dataclass(frozen=True)
@@ -676,223 +675,3 @@ def paper_model(avg_event_bytes: float, aggregated: bool, prices: Prices) -> flo
 
 
 # ---- the command -----------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``logstep cost``."""
-    parser.add_argument(
-        "summaries", nargs="*", help="logstep demo --summary-json files (compared if several)"
-    )
-    parser.add_argument("--prices", type=Path, help=f"price table (default {PRICES_PATH.name})")
-    parser.add_argument("--region", help="apply this region's overrides from the price table")
-    parser.add_argument("--stream-mode", choices=("provisioned", "on-demand"), default="provisioned")
-    parser.add_argument("--architecture", choices=("x86_64", "arm64"), default="x86_64")
-    parser.add_argument(
-        "--claimcheck-days",
-        type=float,
-        default=CLAIMCHECK_DAYS,
-        help="days claim-check objects are kept (the deploy template's ClaimCheckExpirationDays)",
-    )
-    parser.add_argument("--events-per-day", type=float, help="project a month of this many events a day")
-    parser.add_argument(
-        "--avg-event-bytes", type=float, help="average log message bytes (with --events-per-day)"
-    )
-    parser.add_argument(
-        "--batching-window",
-        type=float,
-        default=BATCHING_WINDOW_SECONDS,
-        help="event source mapping batching window in seconds (app.py's)",
-    )
-    parser.add_argument(
-        "--bulk-wait-ms",
-        type=float,
-        help="search delivery: ms one _bulk request waits on the cluster (default: the price table's "
-        "assumption search.bulk_request_ms)",
-    )
-    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    from logstep import cost_deployed  # --deployed: read a stage instead of summaries
-
-    cost_deployed.add_arguments(parser)
-
-
-def _money(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:,.2f}"
-    return f"{value:.4f}" if abs(value) >= 0.0001 else f"{value:.2e}"
-
-
-def _quantity(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.4g}"
-
-
-def render_text(title: str, lines: Sequence[Line], t: Totals, usage: Usage, notes: Sequence[str]) -> str:
-    """A bill as aligned text: its lines, totals per GB and per million events, and notes."""
-    gb = usage.log_bytes / GIB
-    out = [title, *(f"  {n}" for n in notes), ""]
-    header = f"  {'service':<15}{'item':<42}{'quantity':>16} {'unit price':>11} {'$':>10} {'$/GB':>9}"
-    out += [header, "  " + "-" * (len(header) - 2)]
-    for line in lines:
-        spread = f"  ({_money(line.low / gb)}-{_money(line.high / gb)})" if line.low != line.high else ""
-        out.append(
-            f"  {line.service:<15}{line.item:<42}{_quantity(line.quantity):>16} "
-            f"{line.unit_price:>11.4g} {_money(line.cost):>10} {_money(line.cost / gb):>9}{spread}"
-        )
-    out += [
-        "",
-        f"  total ${_money(t.total)}: ${t.per_gb:.4f} per GB of logs (range {t.per_gb_low:.4f}-"
-        f"{t.per_gb_high:.4f}), ${t.per_million_events:.4f} per million events",
-    ]
-    return "\n".join(out)
-
-
-def describe(usage: Usage) -> str:
-    """One line saying what a run measured."""
-    if usage.delivery == "search":
-        return (
-            f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
-            f"search delivery: {usage.bulk_requests:,.0f} _bulk requests of {usage.documents.records:,.0f} "
-            f"documents ({usage.documents.bytes / GIB * 1024:,.1f} MB), no destination stream, no Firehose; "
-            f"{usage.executions:,.0f} executions, {usage.chunks:,.0f} chunks, "
-            f"{usage.transitions:,.0f} transitions"
-        )
-    return (
-        f"{usage.events:,.0f} events, {usage.log_bytes / GIB * 1024:,.1f} MB of log messages, "
-        f"{usage.output_records} records: {usage.destination.records:,.0f} destination records, "
-        f"{usage.executions:,.0f} executions, {usage.chunks:,.0f} chunks, "
-        f"{usage.transitions:,.0f} transitions"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Price each summary (or its projected month) and print the bills."""
-    if args.deployed:
-        from logstep import cost_deployed
-
-        return cost_deployed.run(args)
-    if not args.summaries:
-        raise SystemExit("logstep cost: give summary files, or --deployed --stage STAGE")
-    prices = load_prices(args.prices, args.region)
-    a = Assumptions(
-        stream_mode=args.stream_mode,
-        architecture=args.architecture,
-        claimcheck_days=args.claimcheck_days,
-        bulk_wait_ms=args.bulk_wait_ms,
-    )
-    if (args.events_per_day is None) != (args.avg_event_bytes is None):
-        raise SystemExit("--events-per-day and --avg-event-bytes go together")
-    results: list[dict[str, Any]] = []
-    for path in args.summaries:
-        usage = usage_from_summary(json.loads(Path(path).read_text()))
-        if usage.delivery == "search" and a.bulk_wait_ms is None and BULK_WAIT not in prices.assumptions:
-            raise SystemExit(
-                f"logstep cost: {path} is a search-delivery run and the price table has no "
-                f'"assumptions": {{"{BULK_WAIT}": ...}}: add it, or pass --bulk-wait-ms'
-            )
-        notes = [describe(usage)]
-        lines = bill(usage, prices, a)
-        if args.events_per_day is not None:
-            workload = Workload(args.events_per_day, args.avg_event_bytes, args.batching_window)
-            usage, more, hours = project(usage, workload, a)
-            notes = [f"projected from {path}: {notes[0]}", *more]
-            lines = bill(usage, prices, a) + fixed_lines(hours, prices, a)
-        t = totals(lines, usage)
-        if usage.delivery != "search":  # the paper model is Kinesis + Firehose arithmetic
-            paper = paper_model(usage.log_bytes / usage.events, usage.output_records == "aggregated", prices)
-            notes.append(f"paper model (issue 6) for events of this size: ${paper:.4f} per GB")
-        results.append({"path": path, "usage": usage, "lines": lines, "totals": t, "notes": notes})
-    assumptions = (
-        f"assumptions: {a.stream_mode} Kinesis streams, Lambda on {a.architecture}, claim-check objects kept "
-        f"{a.claimcheck_days:g} days, Lambda durations as measured in-process (range x{a.duration_low:g}-"
-        f"x{a.duration_high:g}), prices for {prices.region}; excluded: CloudWatch Logs ingestion and "
-        "storage, the search cluster, Firehose backup, data transfer, KMS, free tiers"
-    )
-    if any(r["usage"].delivery == "search" for r in results):
-        assumptions += "; " + search_assumption(prices, a)
-    if args.format == "json":
-        print(json.dumps([as_json(r) for r in results] + [{"assumptions": assumptions}], indent=2))
-        return 0
-    if args.format == "markdown":
-        print(render_markdown(results))
-        print(f"\n{assumptions}")
-        return 0
-    for r in results:
-        print(render_text(f"logstep cost: {r['path']}", r["lines"], r["totals"], r["usage"], r["notes"]))
-        print()
-    print(assumptions)
-    print("\nprice table:")
-    print("\n".join(price_table_lines(prices)))
-    return 0
-
-
-def search_assumption(prices: Prices, a: Assumptions) -> str:
-    """What the search delivery's bill assumes about the cluster, and where that comes from."""
-    if a.bulk_wait_ms is not None:
-        return (
-            f"search delivery: put_batch priced as its CPU time + {a.bulk_wait_ms:g} ms per _bulk request "
-            "(--bulk-wait-ms), not its wall time against the sandbox's search emulator"
-        )
-    item = prices.assumptions.get(BULK_WAIT, {})
-    return (
-        f"search delivery: put_batch priced as its CPU time + {bulk_wait_ms(prices, a):g} ms per _bulk "
-        f"request (range {prices.assumed(BULK_WAIT, 'low'):g}-{prices.assumed(BULK_WAIT, 'high'):g} ms), "
-        f"an ASSUMED cluster latency, not its wall time against the sandbox's search emulator "
-        f"(prices.json assumptions.{BULK_WAIT}: {item.get('source', '')}, read {item.get('date', '')})"
-    )
-
-
-def price_table_lines(prices: Prices) -> list[str]:
-    """Every price with its unit, source and date, one per line."""
-    lines = []
-    for name, value in sorted(prices.values.items()):
-        source = prices.sources.get(name, {})
-        lines.append(
-            f"  {name:<40} {value:<12.6g} per {source.get('unit', '')}  {source.get('source', '')} "
-            f"({source.get('date', '')})"
-        )
-    return lines
-
-
-def as_json(r: dict[str, Any]) -> dict[str, Any]:
-    """A priced run as JSON-serialisable data."""
-    t: Totals = r["totals"]
-    return {
-        "path": r["path"],
-        "notes": r["notes"],
-        "lines": [{**line.__dict__, "cost": line.cost} for line in r["lines"]],
-        "totals": t.__dict__,
-    }
-
-
-def render_markdown(results: Sequence[dict[str, Any]]) -> str:
-    """One column per summary: $ per GB by line, then totals."""
-    names = [Path(r["path"]).stem for r in results]
-    keys: list[tuple[str, str]] = []
-    for r in results:
-        for line in r["lines"]:
-            key = (line.service, line.item)
-            if key not in keys:
-                keys.append(key)
-    out = ["| service | item | " + " | ".join(f"{n} $/GB" for n in names) + " |"]
-    out.append("| --- | --- | " + " | ".join("---:" for _ in names) + " |")
-    for service, item in keys:
-        cells = []
-        for r in results:
-            gb = r["usage"].log_bytes / GIB
-            match = [line for line in r["lines"] if (line.service, line.item) == (service, item)]
-            cells.append(_money(sum(line.cost for line in match) / gb) if match else "")
-        out.append(f"| {service} | {item} | " + " | ".join(cells) + " |")
-    row = [
-        f"**{r['totals'].per_gb:.4f}** ({r['totals'].per_gb_low:.4f}-{r['totals'].per_gb_high:.4f})"
-        for r in results
-    ]
-    out.append("| **total** | per GB of logs (range) | " + " | ".join(row) + " |")
-    out.append(
-        "| | per million events | "
-        + " | ".join(f"{r['totals'].per_million_events:.4f}" for r in results)
-        + " |"
-    )
-    return "\n".join(out)

@@ -38,9 +38,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.response import StreamingBody
 
-from logstep.faults import FaultInjector, FaultPlan
+from logstep.sandbox.faults import FaultInjector, FaultPlan
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachines" / "pipeline.asl.json"
 ACCOUNT_ID = "123456789012"
 TASK_FUNCTIONS = {

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from logstep.units import add_units, record_units
+from logstep.cost.units import add_units, record_units
 
 THROTTLED = "ProvisionedThroughputExceededException"
 INTERNAL = "InternalFailure"
@@ -72,7 +72,7 @@ class PutRecordsCounters:
     records_written: int = 0
     bytes_written: int = 0
     record_errors: Counter[str] = field(default_factory=Counter)
-    # Written records' sizes rounded up per billing unit (logstep.units): what Kinesis and
+    # Written records' sizes rounded up per billing unit (logstep.cost.units): what Kinesis and
     # Firehose bill, which a byte total cannot tell.
     units: dict[str, int] = field(default_factory=dict)
 

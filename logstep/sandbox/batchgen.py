@@ -1,6 +1,6 @@
 """A full Kinesis batch of CloudWatch Logs records, as the Lambda event the ingest step receives.
 
-``python -m logstep.batchgen OUT.json`` writes up to 6,000,000 bytes of gzip'd DATA_MESSAGE
+``python -m logstep.sandbox.batchgen OUT.json`` writes up to 6,000,000 bytes of gzip'd DATA_MESSAGE
 envelopes (at most 10,000 records: the event source mapping's batch limits) of the demo's
 realistic traffic, 60 events per record, with 56-digit event ids like CloudWatch's. Feed it
 to ``logstep demo --input OUT.json --source-shards 1`` to measure one full-batch execution
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from logstep.traffic import GeneratedEvent, generate
+from logstep.sandbox.traffic import GeneratedEvent, generate
 
 MAX_BATCH_BYTES = 6_000_000
 MAX_BATCH_RECORDS = 10_000
@@ -155,7 +155,7 @@ def lambda_event(payloads: Sequence[bytes], shard: str = "shardId-000000000000")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the batch and say what is in it."""
-    parser = argparse.ArgumentParser(prog="python -m logstep.batchgen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m logstep.sandbox.batchgen", description=__doc__)
     parser.add_argument("out")
     parser.add_argument("--bytes", type=int, default=MAX_BATCH_BYTES, help="gzip'd record bytes at most")
     parser.add_argument("--events-per-record", type=int, default=60)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from logstep.units import record_units
+from logstep.cost.units import record_units
 
 
 class SearchServerUnavailable(RuntimeError):
@@ -69,7 +69,7 @@ class BulkCounters:
     # 409 (already there) and 400-class rejections.
     item_errors: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
-    # Documents sent, rounded up per billing unit as for Kinesis records (logstep.units).
+    # Documents sent, rounded up per billing unit as for Kinesis records (logstep.cost.units).
     units: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -379,6 +379,6 @@ def install_index_template(search: SearchSandbox, prefix: str = "logstep") -> No
     """What ``logstep index setup`` installs, put on the sandbox's server the same way (the
     template with the JSON fields key as flat_object; osmem has no ISM, which it skips)."""
     from chalicelib.delivery.search import HttpTransport, no_auth
-    from logstep.index import setup_index
+    from logstep.deploy.index import setup_index
 
     setup_index(HttpTransport(search.url, no_auth, 30), prefix, emit=lambda _line: None)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logstep import infra
+from logstep.deploy import infra
 
 # CloudFormation accepts a TemplateBody of at most 51,200 bytes; above that it must be
 # uploaded to S3 first. https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html

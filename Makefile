@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP) ## create .venv and install everything (the other targets do this first)
 
 # The line writers compiled with mypyc (optional: without a C compiler logstep runs the
-# same Python modules, ~20% slower; see README "Speed"). Rebuilt when their source changes.
+# same Python modules, ~20% slower; see docs/contributing.md, "Speed"). Rebuilt when their source changes.
 COMPILED := build/.compiled-writers
 $(COMPILED): $(STAMP) $(wildcard chalicelib/transform/*.py) chalicelib/envelope.py chalicelib/jsoncodec.py tools/compile_writers.py
 	PYTHONWARNINGS=ignore $(BIN)/python tools/compile_writers.py
@@ -69,7 +69,7 @@ state-machine-svg: $(STAMP) ## redraw docs/images/state-machine.svg from statema
 cli-docs: $(STAMP) ## regenerate docs/cli.md from the CLI's argparse parsers
 	$(BIN)/python tools/render_cli_docs.py
 
-# Cost charts: one full Kinesis batch (README "What it costs": 205,538 events of the demo's
+# Cost charts: one full Kinesis batch (docs/cost.md: 205,538 events of the demo's
 # mix, 91 bytes each) through each delivery on the sandbox, priced by logstep cost, charted.
 COST_DIR := build/cost
 COST_RUN = $(BIN)/logstep demo --quiet --input $(COST_DIR)/batch.json --source-shards 1 --destination-shards 4

@@ -56,7 +56,7 @@ INGEST_BATCH_SIZE = 10_000
 # and a shard takes at most 1 MiB/s, so a 5 s window never fills a 6 MB batch: it starts
 # 17,280 executions a day per shard whatever the volume (~$100 a month of transitions per
 # source shard). 60 s cuts that 12x; Firehose buffers 60-900 s before OpenSearch anyway.
-# README "What it costs".
+# docs/cost.md.
 INGEST_BATCHING_WINDOW_SECONDS = 60
 
 
@@ -192,7 +192,7 @@ def summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # =========================================================================================
-# Onboarding API: POST / GET / DELETE /subscriptions (issue 4; README "Onboarding API").
+# Onboarding API: POST / GET / DELETE /subscriptions (issue 4; docs/onboarding-api.md).
 # Handlers only wire: chalicelib.validation parses the request, SubscriptionService acts,
 # and every ApiError becomes its status code and {"error": CODE, "message": ...} body.
 # =========================================================================================
@@ -313,7 +313,7 @@ def delete_subscription() -> Response:
 
 # =========================================================================================
 # Follow rules: POST / GET / DELETE /follows, the CreateLogGroup event and the scheduled
-# sweep (issue 14; README "Follow rules"). chalicelib.follows does the work.
+# sweep (issue 14; docs/onboarding-api.md, "Follow rules"). chalicelib.follows does the work.
 # =========================================================================================
 
 FOLLOWS_ROUTE = "/follows"

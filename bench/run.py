@@ -1,4 +1,5 @@
-"""make bench: decode + transform + serialise, ours against the seed algorithm (see README).
+"""make bench: decode + transform + serialise, ours against the seed algorithm
+(see docs/contributing.md, "Speed").
 
 Prints events/s and MB/s (decompressed input) in-process, on one core; peak memory for a
 6 MB Kinesis batch (measured in a fresh subprocess); and whole-process timings of

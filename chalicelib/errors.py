@@ -59,7 +59,7 @@ PERMANENT_ERRORS: tuple[type[PermanentError], ...] = (
 # Not part of the state machine's taxonomy: these never reach Step Functions, so they are
 # neither RetryableError nor PermanentError and appear in no ASL ErrorEquals list. Each one
 # is an HTTP answer: ``status`` and ``code`` become the response's status and JSON
-# ``{"error": code, "message": ...}`` (README, "Onboarding API", lists every code).
+# ``{"error": code, "message": ...}`` (docs/onboarding-api.md, "Errors", lists every code).
 
 
 class ApiError(LogstepError):

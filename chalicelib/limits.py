@@ -24,8 +24,8 @@ MAX_STATE_PAYLOAD_BYTES = 256 * 1024
 # Functions bills a transition per iteration, so a chunk carries many PutRecords calls.
 # Both limits count Kinesis records as written: in aggregated mode a record carries ~50
 # documents, so the byte cap is the one that binds. Measured on a 6 MB Kinesis batch of
-# 205,538 small events (18.8 MB of messages, ~100 MB of documents; README "What it
-# costs"): 10,000 records / 16 MiB made 21 chunks (single) and 6 (aggregated), 27 and 12
+# 205,538 small events (18.8 MB of messages, ~100 MB of documents;
+# docs/cost.md): 10,000 records / 16 MiB made 21 chunks (single) and 6 (aggregated), 27 and 12
 # transitions per execution; 25,000 / 32 MiB make 9 and 3, 15 and 9. A 32 MiB chunk is
 # 7 PutRecords calls and ~85 MB (blob + peak Python allocations, measured) of the
 # put_batch Lambda's 1,024 MB; throttled
@@ -61,7 +61,7 @@ MAX_BULK_DOCUMENTS = 5_000
 BULK_TIMEOUT_SECONDS = 30
 # _bulk requests one put_batch invocation keeps in flight. Lambda bills wall time and most
 # of a request's time is the cluster's, so two at a time halve what the waiting costs
-# (README "What it costs"); the Map runs up to 4 chunks at once, so a stage puts at most
+# (docs/cost.md); the Map runs up to 4 chunks at once, so a stage puts at most
 # 8 requests per execution on the cluster. A busy cluster answers 429 and the Retry backs
 # off; set 1 for a small domain.
 BULK_CONCURRENCY = 2

@@ -23,7 +23,7 @@ NAMESPACE = "logstep"
 MAX_METRICS_PER_DOCUMENT = 100
 MAX_VALUES_PER_METRIC = 100
 
-# Metric name -> unit. The README's "Metrics" table documents each one.
+# Metric name -> unit. docs/operations/metrics.md documents each one.
 UNITS: dict[str, str] = {
     "SourceRecords": "Count",
     "BatchesStarted": "Count",

@@ -1,7 +1,7 @@
 """Whether the compiled line writers run here (``chalicelib.transform.writers``).
 
 The compiled copies are an option, never a requirement: about 20% less CPU for the
-transform (README, "Speed"). The Python modules run instead when:
+transform (docs/contributing.md, "Speed"). The Python modules run instead when:
 
 - no compiled copy is there (not built, or no C compiler where ``make`` ran);
 - a copy does not load here: built for another platform, Python version or CPU

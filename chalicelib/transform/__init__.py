@@ -1,4 +1,4 @@
-"""Log event -> one JSON document (pure). The schema is documented in README.md ("Document schema").
+"""Log event -> one JSON document (pure). The schema is documented in docs/schema.md.
 
 The contract the pipeline relies on (the transform issue extends the formats, not this):
 - ``transform_envelope(envelope, options)`` never raises and returns one document per
@@ -9,7 +9,7 @@ The contract the pipeline relies on (the transform issue extends the formats, no
 - every document has ``timestamp`` (ISO-8601 UTC, milliseconds, ``Z``), ``message`` (str)
   and ``cloudwatch`` {logGroup, logStream, id, owner, timestamp}; ``cloudwatch.id`` is
   the dedup key. (The ``ecs`` output format says ``@timestamp``, ``message`` and
-  ``event.id`` instead; see README.md, "Output formats".)
+  ``event.id`` instead; see docs/schema.md, "Output formats".)
 
 How a line is read: its first character picks the few parsers that can apply (a ``{``
 is JSON, a digit a time prefix, ``S``/``E``/``R``/``I``/``T`` Lambda's own keywords, ``[``

@@ -1,8 +1,8 @@
 """The document schema: field names, timestamps and levels (pure).
 
 Every document has ``timestamp`` (ISO-8601 UTC, milliseconds, ``Z``), ``message`` (str)
-and ``cloudwatch``; ``level`` and ``lambda`` when the line states them. README.md
-("Document schema") is the reference; infra/index-template.json maps the same names.
+and ``cloudwatch``; ``level`` and ``lambda`` when the line states them. docs/schema.md
+is the reference; infra/index-template.json maps the same names.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ HISTORY_WORKERS = 8
 RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300))
 # A document's bytes beyond its message when LogBytesIn is absent (stages deployed before
 # decode emitted it): the demo's mix measured ~370 without the partition key, ~420 with it
-# (README, "What dominates"); IncomingBytes counts keys, but which way AWS counts is not
+# (docs/cost.md, "What dominates"); IncomingBytes counts keys, but which way AWS counts is not
 # documented, so the lower figure (more message bytes, a lower $/GB) is used.
 DOCUMENT_OVERHEAD_BYTES = 370
 CLAIMCHECK_PREFIX = "runs/"

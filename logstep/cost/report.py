@@ -75,13 +75,15 @@ def search_assumption(prices: Prices, a: Assumptions) -> str:
     if a.bulk_wait_ms is not None:
         return (
             f"search delivery: put_batch priced as its CPU time + {a.bulk_wait_ms:g} ms per _bulk request "
-            "(--bulk-wait-ms), not its wall time against the sandbox's search emulator"
+            "(--bulk-wait-ms; requests in flight together wait once), not its wall time against the "
+            "sandbox's search emulator"
         )
     item = prices.assumptions.get(BULK_WAIT, {})
     return (
         f"search delivery: put_batch priced as its CPU time + {bulk_wait_ms(prices, a):g} ms per _bulk "
         f"request (range {prices.assumed(BULK_WAIT, 'low'):g}-{prices.assumed(BULK_WAIT, 'high'):g} ms), "
-        f"an ASSUMED cluster latency, not its wall time against the sandbox's search emulator "
+        f"an ASSUMED cluster latency (requests in flight together, LOGSTEP_BULK_CONCURRENCY, wait once), "
+        f"not its wall time against the sandbox's search emulator "
         f"(prices.json assumptions.{BULK_WAIT}: {item.get('source', '')}, read {item.get('date', '')})"
     )
 

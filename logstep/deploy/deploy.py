@@ -522,13 +522,15 @@ class Deployer:
         if o.get("FirehoseStreamName"):
             self._out(f"  destination stream  {o.get('DestinationStreamArn')}")
             self._out(f"  Firehose stream     {o['FirehoseStreamName']}, role {o.get('FirehoseRoleArn')}")
-            self._out("                      (map that role on the cluster: README, the last hop)")
+            self._out("                      (map that role on the cluster: docs/deploy.md, 'The last hop')")
         elif o.get("DestinationStreamArn"):
             self._out(f"  destination stream  {o.get('DestinationStreamArn')}  (no FirehoseTarget)")
         search = delivery_environment(self.settings.parameters).get("LOGSTEP_SEARCH_ENDPOINT")
         if search:
             self._out(f"  search endpoint     {search}")
-            self._out(f"                      (map role {self._put_batch_role()} on the cluster: README)")
+            self._out(
+                f"                      (map role {self._put_batch_role()} on the cluster: docs/deploy.md)"
+            )
         self._out(f"  claim-check bucket  {o.get('ClaimCheckBucketName')}")
         self._out(f"  state machine       {o.get('StateMachineArn')}")
         if result.api_url:

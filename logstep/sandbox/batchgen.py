@@ -4,7 +4,7 @@
 envelopes (at most 10,000 records: the event source mapping's batch limits) of the demo's
 realistic traffic, 60 events per record, with 56-digit event ids like CloudWatch's. Feed it
 to ``logstep demo --input OUT.json --source-shards 1`` to measure one full-batch execution
-(README "What it costs").
+(docs/cost.md).
 """
 
 from __future__ import annotations

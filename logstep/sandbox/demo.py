@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-# Keys of --summary-json (documented in README "The demo summary").
+# Keys of --summary-json (documented in docs/getting-started.md, "--summary-json keys").
 SUMMARY_KEYS = (
     "events_in",
     "documents_delivered",
@@ -511,7 +511,7 @@ def print_summary(s: dict[str, Any], args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
-# The searches the demo shows: what a user would ask first (README "Searching the sandbox").
+# The searches the demo shows: what a user would ask first (docs/getting-started.md).
 ERRORS_BY_GROUP = {
     "size": 0,
     "query": {"query_string": {"query": "level:ERROR"}},

@@ -1,4 +1,4 @@
-"""logstep local: the sandbox as a long-running service, for the README walkthrough.
+"""logstep local: the sandbox as a long-running service, for the walkthrough in docs/local-sandbox.md.
 
 One process (moto's state machine interpreter calls Lambda on its own server port, so
 the in-process Lambda answer must live in the process that runs the moto server):
@@ -91,7 +91,7 @@ def walkthrough(
     search_url: str | None = None,
     delivery: str = "kinesis",
 ) -> str:
-    """The copy-paste walkthrough printed at start (and shown in README "Running locally").
+    """The copy-paste walkthrough printed at start (and shown in docs/local-sandbox.md).
 
     With a search server (``search_url``) it ends with a search of the index: in the search
     delivery instead of reading the destination stream, in the Kinesis delivery after it

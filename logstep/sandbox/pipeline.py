@@ -97,7 +97,7 @@ class FunctionStats:
     duration_ms: float = 0.0
     billed_ms: int = 0
     # CPU time of the handler's thread: what a Lambda pays for beyond waiting on the network
-    # (the sandbox's search server is an emulator, slower than a cluster; README "What it costs").
+    # (the sandbox's search server is an emulator, slower than a cluster; docs/cost.md).
     cpu_ms: float = 0.0
     error_types: Counter[str] = field(default_factory=Counter)
 

@@ -91,7 +91,7 @@ OPERATION_ACTIONS: dict[tuple[str, str], list[tuple[str, str]]] = {
 DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
 COLLECTION_ARN = f"arn:aws:aoss:{REGION}:{ACCOUNT}:collection/abc123def456"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:logstep/elastic-AbCdEf"
-# Delivery scenarios: the stack parameters of a stage (README, "Deploy to AWS").
+# Delivery scenarios: the stack parameters of a stage (docs/deploy.md).
 SCENARIOS: dict[str, dict[str, str]] = {
     "kinesis": {},
     "search-aws-es": {

@@ -1,7 +1,7 @@
 """The search delivery on the real definition: moto's interpreter, the Chalice handlers, and
 osmem-server (behind the sandbox's fault proxy) as the cluster.
 
-Each bulk outcome the README promises, end to end: throttled and failing items retried
+Each bulk outcome docs/destinations/search.md promises, end to end: throttled and failing items retried
 until the index holds exactly one copy of every event; a crash between _bulk and the
 pending-set write; a mapping rejection that fails the execution with its reason and is
 replayed once the mapping is fixed; a type conflict between two services' JSON fields;

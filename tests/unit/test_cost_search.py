@@ -207,7 +207,7 @@ def test_command_states_the_assumption(tmp_path: Path, capsys: pytest.CaptureFix
     assert "paper model" not in out
     assert command.run(run_command(tmp_path, "--bulk-wait-ms", "250", "--format", "json")) == 0
     data = json.loads(capsys.readouterr().out)
-    assert "250 ms per _bulk request (--bulk-wait-ms)" in data[-1]["assumptions"]
+    assert "250 ms per _bulk request (--bulk-wait-ms;" in data[-1]["assumptions"]
     assert data[0]["totals"]["per_gb"] * GIB > 0
 
 

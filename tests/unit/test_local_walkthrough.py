@@ -1,4 +1,4 @@
-"""The walkthrough `logstep local` prints is the one README "Running locally" shows."""
+"""The walkthrough `logstep local` prints is the one docs/local-sandbox.md shows."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from tests.helpers import REPO_ROOT
 
 
 def test_readme_shows_the_printed_walkthrough() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Running locally", 1)[1]
+    section = (REPO_ROOT / "docs" / "local-sandbox.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     printed = walkthrough(
         "http://127.0.0.1:8000",
@@ -36,8 +35,7 @@ def test_without_a_search_server_the_walkthrough_ends_on_the_stream() -> None:
 
 
 def test_readme_shows_the_search_walkthrough() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Running locally", 1)[1]
+    section = (REPO_ROOT / "docs" / "local-sandbox.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     printed = walkthrough(
         "http://127.0.0.1:8000",

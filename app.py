@@ -25,6 +25,7 @@ from chalicelib.errors import (
     ApiConfigurationError,
     ApiError,
     ConfigurationError,
+    DeliveryRejectedError,
     InternalApiError,
     InvalidRequestError,
 )
@@ -180,7 +181,13 @@ def put_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return delivery_for_chunk(settings, kinesis, _search_transport, kind, target, time_left)
 
     with _observed("put_batch", event, context) as metrics:
-        return steps.put_batch(event, _store(settings), delivery_for, metrics)
+        try:
+            return steps.put_batch(event, _store(settings), delivery_for, metrics)
+        except DeliveryRejectedError:
+            # A cluster that refused the credentials (401/403: a rotated secret, a changed
+            # role mapping) gets them read afresh by the next invocation or replay.
+            _search_transport.cache_clear()
+            raise
 
 
 @app.lambda_function(name="summarize")

@@ -29,6 +29,7 @@ from chalicelib.batching import Record
 # Bulk item statuses: 409 on create = the _id is already there; 429 and 5xx are transient.
 CONFLICT = 409
 TOO_MANY_REQUESTS = 429
+REQUEST_TIMEOUT = 408
 REQUEST_TOO_LARGE = 413
 
 
@@ -85,7 +86,7 @@ class ItemResult:
     @property
     def retryable(self) -> bool:
         """Worth sending again unchanged: the cluster was busy or failing."""
-        return self.status == TOO_MANY_REQUESTS or self.status >= 500
+        return self.status in (TOO_MANY_REQUESTS, REQUEST_TIMEOUT) or self.status >= 500
 
 
 def item_results(response: Any, expected: int) -> list[ItemResult] | None:

@@ -4,6 +4,13 @@ A run remembers its delivery: Transform writes ``delivery`` (``kinesis`` | ``sea
 and ``target`` (stream or endpoint) into every chunk reference, so switching a stage's
 ``LOGSTEP_DELIVERY`` leaves running executions, pending sets and replays of older runs
 on the delivery they started with. Chunks from before the field existed are Kinesis.
+
+The target itself is advisory for put_batch: a Kinesis chunk goes to the stage's stream
+when one is set (else to the one it names), a search chunk to the stage's current
+endpoint, because the credentials live with the stage's settings. Moving a stage to
+another cluster therefore sends in-flight runs there too; documents an earlier attempt
+wrote to the old cluster are not deduplicated against the new one (``logstep replay``
+uses the recorded endpoint unless told otherwise).
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ from chalicelib.settings import DeliveryLimits, SearchSettings
 # https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-clients.html
 SIGV4_SERVICES = {"aws-es": "es", "aws-aoss": "aoss"}
 NDJSON = "application/x-ndjson"
+# Whole-request statuses worth a retry besides 5xx: 429 (the cluster's back-pressure) and
+# 408 (a proxy or Elastic Cloud's front end timed the request out).
+RETRYABLE_STATUSES = frozenset({408, 429})
 # Seconds kept for writing the pending set after the last request.
 TIME_MARGIN_SECONDS = 5
 
@@ -209,10 +212,15 @@ class SearchDelivery:
         queue = deque(plan_requests(records, self._limits))
         with ThreadPoolExecutor(max_workers=self._search.bulk_concurrency) as pool:
             while queue:
-                if (
-                    not tally.backing_off
-                    and self._time_left() < self._search.timeout_seconds + TIME_MARGIN_SECONDS
-                ):
+                left = self._time_left()
+                if not tally.backing_off and left < self._search.timeout_seconds + TIME_MARGIN_SECONDS:
+                    if not tally.calls:
+                        # Not even the first request fits: no retry can do better.
+                        raise ConfigurationError(
+                            f"LOGSTEP_BULK_TIMEOUT_SECONDS={self._search.timeout_seconds} does not fit "
+                            f"in put_batch's {left:.0f} s: keep it at least {TIME_MARGIN_SECONDS} s "
+                            "below the function's timeout"
+                        )
                     tally.errors["time budget"] += sum(len(r) for r in queue)
                     tally.backing_off = True
                 if tally.backing_off:
@@ -250,7 +258,7 @@ class SearchDelivery:
             tally.errors[str(status)] += 1
             tally.reject(request[0], status, "request too large for the cluster")
             return []
-        if status == 429 or status >= 500:
+        if status in RETRYABLE_STATUSES or status >= 500:
             tally.refuse(request, str(status))
             return []
         if status != 200:

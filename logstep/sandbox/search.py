@@ -301,8 +301,9 @@ class SearchSandbox:
             "LOGSTEP_INDEX_PREFIX": index_prefix,
             # osmem indexes ~2,000 documents/s on a shared machine, far slower than a cluster:
             # a 5,000-document bulk can take longer than the 30 s default (the resend would
-            # only meet 409s, but wastes the sandbox's time).
-            "LOGSTEP_BULK_TIMEOUT_SECONDS": "120",
+            # only meet 409s, but wastes the sandbox's time). 90 s stays deployable: below
+            # put_batch's 110 s timeout less the 5 s margin.
+            "LOGSTEP_BULK_TIMEOUT_SECONDS": "90",
         }
 
     def __enter__(self) -> SearchSandbox:

@@ -216,3 +216,21 @@ def test_requests_go_out_in_waves_and_a_refusal_holds_the_next_wave() -> None:
     assert peak[0] == 2 and len(cluster.requests) == 2  # one wave; the refusal holds the next
     assert outcome.delivered == 10 and outcome.retryable == sent[10:]
     assert outcome.throttled_calls == 1 and outcome.calls == 2
+
+
+def test_a_request_timed_out_by_a_proxy_is_retried() -> None:
+    outcome = delivery(ScriptedCluster(whole(408))).send(records(3))
+    assert len(outcome.retryable) == 3 and outcome.error_counts == {"408": 3}
+    item = ScriptedCluster(items_answer(lambda doc: 408 if doc == "id001" else 201))
+    outcome = delivery(item).send(records(3))
+    assert outcome.delivered == 2 and [r.partition_key for r in outcome.retryable] == [
+        records(3)[1].partition_key
+    ]
+
+
+def test_a_bulk_timeout_that_cannot_fit_the_invocation_is_a_configuration_error() -> None:
+    cluster = ScriptedCluster(items_answer(lambda _: 201))
+    search = SearchSettings(endpoint=cluster.endpoint, auth="none", timeout_seconds=120, bulk_concurrency=1)
+    with pytest.raises(ConfigurationError, match="LOGSTEP_BULK_TIMEOUT_SECONDS=120 does not fit"):
+        SearchDelivery(cluster, search, lambda: 109.0).send(records(3))  # type: ignore[arg-type]
+    assert cluster.requests == []

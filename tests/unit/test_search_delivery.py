@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -165,6 +166,7 @@ def test_sigv4_signs_for_the_service_with_the_payload_hash() -> None:
     authorization = request.headers["Authorization"]
     assert "/eu-west-1/aoss/aws4_request" in authorization
     assert "x-amz-content-sha256" in authorization
+    assert request.headers["X-Amz-Content-SHA256"] == hashlib.sha256(b"{}").hexdigest()
     assert request.headers["X-Amz-Security-Token"] == "TOKEN"
     with pytest.raises(ConfigurationError, match="region"):
         sigv4_auth(lambda: None, "es", "")

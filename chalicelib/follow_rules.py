@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # EventBridge's pattern for CloudTrail's record of CreateLogGroup: EventBridge sees AWS API
@@ -104,6 +105,24 @@ class GroupRecord:
     filter_pattern: str = ""
     reason: str = ""
     error: str = ""
+    # When the record was written (ISO-8601 UTC, ms), or "" when not stored.
+    recorded_at: str = ""
+
+    def predates(self, creation_time_ms: int | None) -> bool:
+        """Whether a group of this name was created at or after the record was written: the
+        group was deleted and re-created since, so what the record says is about the old one.
+
+        False when either time is unknown. The two clocks (this function's and CloudWatch's)
+        differ by little next to the time between creating a group and recording it; a
+        false True only costs a check of the group's filters.
+        """
+        if creation_time_ms is None or not self.recorded_at:
+            return False
+        try:
+            written = datetime.fromisoformat(self.recorded_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return creation_time_ms >= int(written.timestamp() * 1000)
 
 
 def owner(rules: Iterable[FollowRule], log_group_name: str) -> FollowRule | None:

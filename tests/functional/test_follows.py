@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -665,3 +668,17 @@ def test_reapply_progress_for_a_pattern_that_changed_meanwhile_is_not_recorded(f
     store = FollowStore(follows.dynamodb, TABLE)
     assert not store.record_reapply(LAMBDA, "P1", after=LAMBDA + "b")  # a sweep still applying P1
     assert store.get_rule(LAMBDA).reapply_after is None  # type: ignore[union-attr]
+
+
+def test_a_bad_sweep_interval_does_not_break_importing_the_app() -> None:
+    # app.py reads it at import (Chalice fixes the schedule then): every function imports app.py.
+    env = {**os.environ, "LOGSTEP_FOLLOW_SWEEP_MINUTES": "every hour"}
+    probe = "import app; print(app.FOLLOW_SWEEP_SCHEDULE.value)"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    *logged, printed = done.stdout.strip().splitlines()
+    assert printed == "15"
+    [warning] = [
+        json.loads(line) for line in logged if line.startswith("{") and "sweep_minutes_invalid" in line
+    ]
+    assert (warning["level"], warning["minutes"]) == ("WARNING", 15)
+    assert "LOGSTEP_FOLLOW_SWEEP_MINUTES='every hour'" in warning["problem"]

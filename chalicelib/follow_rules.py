@@ -29,6 +29,8 @@ CREATE_LOG_GROUP_PATTERN: dict[str, Any] = {
 # foreign: logstep's filter was already there (onboarded by hand): the rule leaves it alone;
 # failed: the group had no room (two filters) or already sent to logstep through another
 #   filter; the rule does not retry it on every sweep (POST the rule again to retry).
+# A record written before its group was last created is about a deleted group of the same
+# name (GroupRecord.predates): subscribed, foreign and failed no longer hold for the new one.
 GROUP_STATES = ("pending", "subscribed", "foreign", "failed")
 
 

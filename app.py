@@ -34,7 +34,14 @@ from chalicelib.follows import Follower, FollowStore
 from chalicelib.ingest import Ingest, source_records_from_event
 from chalicelib.logs import LOGGER_NAME, configure, execution_of, log_event
 from chalicelib.metrics import MetricsRecorder
-from chalicelib.settings import ApiAuth, OnboardingSettings, SearchSettings, Settings, follow_sweep_minutes
+from chalicelib.settings import (
+    DEFAULT_SWEEP_MINUTES,
+    ApiAuth,
+    OnboardingSettings,
+    SearchSettings,
+    Settings,
+    follow_sweep_minutes,
+)
 from chalicelib.subscriptions import SubscriptionService
 from chalicelib.transform import TransformOptions
 from chalicelib.validation import (
@@ -325,8 +332,18 @@ def delete_subscription() -> Response:
 
 FOLLOWS_ROUTE = "/follows"
 # Chalice fixes the schedule when app.py is imported, so its interval is read here, from
-# the stage's environment (LOGSTEP_FOLLOW_SWEEP_MINUTES, default 15).
-FOLLOW_SWEEP_SCHEDULE = Rate(follow_sweep_minutes(os.environ), unit=Rate.MINUTES)
+# the stage's environment (LOGSTEP_FOLLOW_SWEEP_MINUTES, default 15; a bad value falls back
+# to 15 with a warning, and `logstep deploy` refuses it).
+
+
+def _sweep_minutes_invalid(problem: str) -> None:
+    configure()  # at import no handler has run it yet, and Chalice's logger lets only ERROR through
+    log_event(
+        "follows.sweep_minutes_invalid", logging.WARNING, problem=problem, minutes=DEFAULT_SWEEP_MINUTES
+    )
+
+
+FOLLOW_SWEEP_SCHEDULE = Rate(follow_sweep_minutes(os.environ, _sweep_minutes_invalid), unit=Rate.MINUTES)
 
 
 def _follow_metrics(step: str) -> MetricsRecorder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # EventBridge's pattern for CloudTrail's record of CreateLogGroup: EventBridge sees AWS API
@@ -28,6 +29,8 @@ CREATE_LOG_GROUP_PATTERN: dict[str, Any] = {
 # foreign: logstep's filter was already there (onboarded by hand): the rule leaves it alone;
 # failed: the group had no room (two filters) or already sent to logstep through another
 #   filter; the rule does not retry it on every sweep (POST the rule again to retry).
+# A record written before its group was last created is about a deleted group of the same
+# name (GroupRecord.predates): subscribed, foreign and failed no longer hold for the new one.
 GROUP_STATES = ("pending", "subscribed", "foreign", "failed")
 
 
@@ -104,6 +107,24 @@ class GroupRecord:
     filter_pattern: str = ""
     reason: str = ""
     error: str = ""
+    # When the record was written (ISO-8601 UTC, ms), or "" when not stored.
+    recorded_at: str = ""
+
+    def predates(self, creation_time_ms: int | None) -> bool:
+        """Whether a group of this name was created at or after the record was written: the
+        group was deleted and re-created since, so what the record says is about the old one.
+
+        False when either time is unknown. The two clocks (this function's and CloudWatch's)
+        differ by little next to the time between creating a group and recording it; a
+        false True only costs a check of the group's filters.
+        """
+        if creation_time_ms is None or not self.recorded_at:
+            return False
+        try:
+            written = datetime.fromisoformat(self.recorded_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return creation_time_ms >= int(written.timestamp() * 1000)
 
 
 def owner(rules: Iterable[FollowRule], log_group_name: str) -> FollowRule | None:

@@ -174,6 +174,7 @@ def _record_from_item(item: dict[str, Any]) -> GroupRecord:
         filter_pattern=str(item.get("filterPattern", {}).get("S", "")),
         reason=str(item.get("reason", {}).get("S", "")),
         error=str(item.get("error", {}).get("S", "")),
+        recorded_at=str(item.get("at", {}).get("S", "")),
     )
 
 
@@ -289,12 +290,16 @@ class FollowStore:
 
     def _update(self, current: FollowRule, request: FollowPrefix, api_id: str, now: str) -> FollowRule:
         api = api_id or current.api_id
+        # A new pattern restarts any unfinished re-apply from the first group: the groups
+        # before its reapplyAfter have the previous pattern, not this one.
+        pattern_changed = request.filter_pattern != current.filter_pattern
         self._dynamodb.update_item(
             TableName=self._table,
             Key={"pk": _s(RULES_PARTITION), "sk": _s(current.prefix)},
             UpdateExpression=(
                 "SET filterPattern = :p, excludeLogGroupNames = :xn, excludePrefixes = :xp, "
                 "version = :next, updatedAt = :now, apiId = :api"
+                + (" REMOVE reapplyAfter" if pattern_changed else "")
             ),
             ConditionExpression="version = :read",
             ExpressionAttributeValues={
@@ -315,6 +320,7 @@ class FollowStore:
             version=current.version + 1,
             updated_at=now,
             api_id=api,
+            reapply_after=None if pattern_changed else current.reapply_after,
         )
 
     def delete_rule(self, prefix: str) -> bool:
@@ -338,20 +344,32 @@ class FollowStore:
             values[":t"] = _s(sweep_token)
         return self._update_if_rule_exists(prefix, expression, values)
 
-    def record_reapply(self, prefix: str, after: str | None, finished_pattern: str | None) -> bool:
-        """Progress of re-applying a changed pattern; ``finished_pattern`` marks it applied,
-        unless the rule's pattern changed again meanwhile (then the next sweep goes again)."""
-        if finished_pattern is None:
-            assert after is not None
-            return self._update_if_rule_exists(prefix, "SET reapplyAfter = :a", {":a": _s(after)})
+    def record_reapply(
+        self, prefix: str, pattern: str, after: str | None = None, finished: bool = False
+    ) -> bool:
+        """Progress of re-applying ``pattern``: continue after the group ``after`` (None: from the
+        first group), or ``finished`` (every group has it: the pattern is applied).
+
+        Written only while the rule's pattern is still ``pattern``: progress of a pattern the
+        user changed meanwhile must not make the next sweep skip groups. False when it was not.
+        """
+        if finished:
+            expression = "SET appliedPattern = :p REMOVE reapplyAfter"
+        elif after is not None:
+            expression = "SET reapplyAfter = :a"
+        else:
+            expression = "REMOVE reapplyAfter"
+        values: dict[str, Any] = {":p": _s(pattern)}
+        if after is not None and not finished:
+            values[":a"] = _s(after)
         with _store_errors("UpdateItem"):
             try:
                 self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": _s(RULES_PARTITION), "sk": _s(prefix)},
-                    UpdateExpression="SET appliedPattern = :p REMOVE reapplyAfter",
+                    UpdateExpression=expression,
                     ConditionExpression="filterPattern = :p",
-                    ExpressionAttributeValues={":p": _s(finished_pattern)},
+                    ExpressionAttributeValues=values,
                 )
             except ClientError as e:
                 if _code(e) == "ConditionalCheckFailedException":
@@ -477,6 +495,22 @@ class FollowStore:
                 TableName=self._table,
                 Key={"pk": _s(_group_partition(prefix)), "sk": _s(log_group_name)},
             )
+
+    def touch_group(self, prefix: str, log_group_name: str) -> None:
+        """The record was checked against the group as it is now: date it now."""
+        with _store_errors("UpdateItem"):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"pk": _s(_group_partition(prefix)), "sk": _s(log_group_name)},
+                    UpdateExpression="SET #at = :now",
+                    ConditionExpression="attribute_exists(sk)",
+                    ExpressionAttributeNames={"#at": "at"},
+                    ExpressionAttributeValues={":now": _s(self._now())},
+                )
+            except ClientError as e:
+                if _code(e) != "ConditionalCheckFailedException":
+                    raise
 
     def set_group_pattern(self, prefix: str, log_group_name: str, filter_pattern: str) -> None:
         """The pattern the group's filter now has."""
@@ -759,7 +793,8 @@ class Follower:
         if rule is None:
             log_event("follows.event_unmatched", log_group=log_group_name)
             return None
-        outcome = self._group(rule, rules, log_group_name, dry_run=False, retry_failed=False)
+        # The group is new: what a record says may be about a deleted group of the same name.
+        outcome = self._group(rule, rules, log_group_name, dry_run=False, retry_failed=False, new=True)
         log_event("follows.event", log_group=log_group_name, rule=rule.prefix, outcome=outcome.outcome)
         return outcome
 
@@ -799,7 +834,7 @@ class Follower:
         self, rule: FollowRule, rules: list[FollowRule], deadline: float, max_pages: int, report: SweepReport
     ) -> bool:
         if rule.pattern_pending:
-            report.reapplied += self._reapply(rule, deadline)
+            report.reapplied += self._reapply(rule, deadline, report)
         cursor: Cursor | None = None
         if rule.sweep_token:
             try:
@@ -824,34 +859,47 @@ class Follower:
         self._store.record_sweep(rule.prefix, token)
         return token is None
 
-    def _reapply(self, rule: FollowRule, deadline: float) -> int:
-        """Bring the groups the rule subscribed to its current pattern; resumable."""
+    def _reapply(self, rule: FollowRule, deadline: float, report: SweepReport) -> int:
+        """Bring the groups the rule subscribed to its current pattern; resumable.
+
+        The pattern counts as applied only when a pass reached every group without a failure;
+        after a failed group the next sweep passes again from the first group (the groups
+        already done have the pattern in their records and cost no call).
+        """
+        pattern = rule.filter_pattern
         after = rule.reapply_after
         changed = 0
+        failed = False
+
+        def stop() -> None:
+            # A failed group lies before ``after``: then the next pass starts from the top.
+            if failed or after is not None:
+                self._store.record_reapply(rule.prefix, pattern, None if failed else after)
+
         while True:
             records, more = self._store.groups_page(rule.prefix, after, MAX_PAGE_GROUPS)
             for record in records:
                 if self._clock() >= deadline:
-                    if after is not None:
-                        self._store.record_reapply(rule.prefix, after, None)
+                    stop()
                     return changed
-                if record.state == "subscribed" and record.filter_pattern != rule.filter_pattern:
+                if record.state == "subscribed" and record.filter_pattern != pattern:
                     try:
-                        self._service.reapply(record.log_group_name, rule.filter_pattern)
+                        self._service.reapply(record.log_group_name, pattern)
                     except LogGroupNotFoundError:
                         self._store.release_group(rule.prefix, record)
                     except _STOP_PAGE:
-                        if after is not None:
-                            self._store.record_reapply(rule.prefix, after, None)
+                        stop()
                         raise
                     except ApiError as e:
+                        failed = True
+                        report.errors.append(f"{rule.prefix}: {e.code} ({record.log_group_name})")
                         log_event("follows.reapply_failed", log_group=record.log_group_name, error=e.code)
                     else:
-                        self._store.set_group_pattern(rule.prefix, record.log_group_name, rule.filter_pattern)
+                        self._store.set_group_pattern(rule.prefix, record.log_group_name, pattern)
                         changed += 1
                 after = record.log_group_name
             if not more:
-                self._store.record_reapply(rule.prefix, None, rule.filter_pattern)
+                self._store.record_reapply(rule.prefix, pattern, finished=not failed)
                 return changed
 
     # --- one page, one group -----------------------------------------------------------------
@@ -868,12 +916,14 @@ class Follower:
     ) -> _Page:
         page = _Page()
         groups, page.resume = self._service.groups(rule.prefix, cursor, limit)
-        for name, at in groups:
+        for name, at, created_ms in groups:
             if self._clock() >= deadline:
                 page.resume = at
                 break
             try:
-                page.outcomes.append(self._group(rule, rules, name, dry_run, retry_failed))
+                page.outcomes.append(
+                    self._group(rule, rules, name, dry_run, retry_failed, created_ms=created_ms)
+                )
             except _STOP_PAGE as e:
                 if not page.outcomes:
                     raise
@@ -882,9 +932,21 @@ class Follower:
         return page
 
     def _group(
-        self, rule: FollowRule, rules: list[FollowRule], name: str, dry_run: bool, retry_failed: bool
+        self,
+        rule: FollowRule,
+        rules: list[FollowRule],
+        name: str,
+        dry_run: bool,
+        retry_failed: bool,
+        created_ms: int | None = None,
+        new: bool = False,
     ) -> GroupOutcome:
-        """What the rule does with one group: subscribe it, leave it, or report why not."""
+        """What the rule does with one group: subscribe it, leave it, or report why not.
+
+        ``created_ms`` (the group's creationTime) or ``new`` (a CreateLogGroup event) tell a
+        group re-created since its record was written: deleting a group deletes its filters,
+        so the record of the old group is dropped and the new one is treated as unseen.
+        """
         if reason := self._guard_for(rule).reason(name):
             return GroupOutcome(name, "skipped", reason=reason)
         if reason := rule.exclusion(name):
@@ -893,6 +955,11 @@ class Follower:
         if ruling is not None and ruling.prefix != rule.prefix:
             return GroupOutcome(name, "skipped", reason=f"followed by the more specific rule {ruling.prefix}")
         record = self._store.get_group(rule.prefix, name)
+        recreated = record is not None and record.state != "pending" and (new or record.predates(created_ms))
+        if record is not None and recreated and self._stale(rule, record, dry_run):
+            if not dry_run:
+                self._store.release_group(rule.prefix, record)
+            record = None
         pending = record is not None and record.state == "pending"
         if record is not None and not pending:
             if record.state == "subscribed":
@@ -947,6 +1014,23 @@ class Follower:
         self._store.confirm_group(rule.prefix, name)
         self._count("FollowGroupsSubscribed")
         return GroupOutcome(name, "subscribed")
+
+    def _stale(self, rule: FollowRule, record: GroupRecord, dry_run: bool) -> bool:
+        """Whether the record of a re-created group no longer holds: a failure (about the old
+        group), or a filter that is not there. A record that still holds is dated now, so
+        later sweeps do not check the group again."""
+        if record.state == "failed":
+            return True
+        try:
+            stale = self._service.existing(record.log_group_name) is None
+        except (LogGroupNotFoundError, FilterLimitReachedError, AlreadySubscribedByOtherFilterError):
+            stale = True  # gone again, or full of filters that are not logstep's
+        except ConcurrentUpdateError:
+            return False  # the record still predates the group: the next sweep checks again
+        if not stale and not dry_run:
+            self._store.touch_group(rule.prefix, record.log_group_name)
+        log_event("follows.group_recreated", log_group=record.log_group_name, rule=rule.prefix, stale=stale)
+        return stale
 
     def _failed(self, rule: FollowRule, name: str, error: ApiError, dry_run: bool) -> GroupOutcome:
         """A group the rule cannot subscribe: recorded (no retry on every sweep) and counted."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -351,10 +351,22 @@ DEFAULT_SWEEP_BUDGET_SECONDS = 240.0
 DEFAULT_SWEEP_MAX_PAGES = 20
 
 
-def follow_sweep_minutes(environ: Mapping[str, str]) -> int:
-    """LOGSTEP_FOLLOW_SWEEP_MINUTES: minutes between scheduled sweeps (app.py reads it at import:
-    Chalice fixes a schedule expression when the app is loaded)."""
+def check_follow_sweep_minutes(environ: Mapping[str, str]) -> int:
+    """LOGSTEP_FOLLOW_SWEEP_MINUTES: minutes between scheduled sweeps; ConfigurationError when
+    it is not a positive whole number (``logstep deploy`` refuses such a stage)."""
     return int(_positive(environ, "LOGSTEP_FOLLOW_SWEEP_MINUTES", DEFAULT_SWEEP_MINUTES, whole=True))
+
+
+def follow_sweep_minutes(environ: Mapping[str, str], on_invalid: Callable[[str], None]) -> int:
+    """LOGSTEP_FOLLOW_SWEEP_MINUTES as app.py reads it at import (Chalice fixes a schedule
+    expression when the app is loaded): a bad value falls back to the default, and
+    ``on_invalid`` hears why. Raising there would break the import of every function of
+    the app, the pipeline's included, for a setting only the sweep uses."""
+    try:
+        return check_follow_sweep_minutes(environ)
+    except ConfigurationError as e:
+        on_invalid(str(e))
+        return DEFAULT_SWEEP_MINUTES
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:

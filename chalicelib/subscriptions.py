@@ -187,6 +187,8 @@ class _Walk:
 
     groups: list[tuple[str, Cursor]] = field(default_factory=list)
     after: Cursor | None = None
+    # Each group's creationTime (ms since the epoch), as DescribeLogGroups reported it.
+    created_ms: dict[str, int] = field(default_factory=dict)
 
 
 class SubscriptionService:
@@ -368,11 +370,12 @@ class SubscriptionService:
 
     def groups(
         self, prefix: str, cursor: Cursor | None, limit: int
-    ) -> tuple[list[tuple[str, Cursor]], Cursor | None]:
+    ) -> tuple[list[tuple[str, Cursor, int | None]], Cursor | None]:
         """Up to ``limit`` group names under ``prefix`` from ``cursor`` on, each with the cursor
-        naming it, and the cursor after them (None: the prefix is done)."""
+        naming it and its creationTime (ms; None if not reported), and the cursor after them
+        (None: the prefix is done)."""
         walk = self._walk(prefix, cursor, limit)
-        return walk.groups, walk.after
+        return [(name, at, walk.created_ms.get(name)) for name, at in walk.groups], walk.after
 
     # --- internals -------------------------------------------------------------------------
 
@@ -480,7 +483,8 @@ class SubscriptionService:
         page_token = cursor.page_token if cursor else None
         index = cursor.index if cursor else 0
         while True:
-            names, next_page = self._describe_groups(prefix, page_token)
+            names, created_ms, next_page = self._describe_groups(prefix, page_token)
+            walk.created_ms.update(created_ms)
             for position in range(index, len(names)):
                 if len(walk.groups) >= limit:
                     walk.after = Cursor(page_token, position)
@@ -494,7 +498,9 @@ class SubscriptionService:
                 walk.after = Cursor(page_token, 0)
                 return walk
 
-    def _describe_groups(self, prefix: str, page_token: str | None) -> tuple[list[str], str | None]:
+    def _describe_groups(
+        self, prefix: str, page_token: str | None
+    ) -> tuple[list[str], dict[str, int], str | None]:
         kwargs: dict[str, Any] = {"limit": MAX_PAGE_GROUPS}
         if prefix:
             kwargs["logGroupNamePrefix"] = prefix
@@ -511,9 +517,11 @@ class SubscriptionService:
             raise translate(e, prefix) from e
         except BotoCoreError as e:
             raise unavailable(e) from e
-        names = [str(g["logGroupName"]) for g in response.get("logGroups", [])]
+        groups = response.get("logGroups", [])
+        names = [str(g["logGroupName"]) for g in groups]
+        created_ms = {str(g["logGroupName"]): int(g["creationTime"]) for g in groups if "creationTime" in g}
         next_page = response.get("nextToken") or None
-        return names, next_page
+        return names, created_ms, next_page
 
     def _limit_error(self, log_group_name: str, names: list[str]) -> FilterLimitReachedError:
         listed = ", ".join(repr(n) for n in names) or "(unknown)"

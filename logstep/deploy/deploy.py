@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import ConfigurationError
+from chalicelib.settings import check_follow_sweep_minutes
 from logstep.deploy import infra
 
 # CloudFormation accepts a TemplateBody of at most 51,200 bytes; above that it must be
@@ -75,6 +77,15 @@ def stage_environment(stage: str, project_dir: Path = infra.ROOT) -> dict[str, s
     env = dict(config.get("environment_variables", {}))
     env.update(config["stages"][stage].get("environment_variables", {}))
     return env
+
+
+def check_stage_environment(stage_env: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse settings app.py reads at import: there a bad value only falls back to its
+    default. `chalice deploy` loads app.py with the stage's environment over the shell's."""
+    try:
+        check_follow_sweep_minutes({**environ, **stage_env})
+    except ConfigurationError as e:
+        raise DeployError(f"the stage's environment: {e}") from e
 
 
 def fill(value: str, partition: str, region: str, account: str) -> str:
@@ -275,6 +286,7 @@ class Deployer:
         problems = delivery_problems(self.settings.parameters)
         if problems:
             raise DeployError("the delivery parameters are incomplete:\n  " + "\n  ".join(problems))
+        check_stage_environment(stage_environment(self.stage, self._project_dir))
         self._write_delivery_environment()
         env = stage_environment(self.stage, self._project_dir)
         rendered = infra.render()

@@ -25,6 +25,7 @@ from logstep.deploy.deploy import (
     PARAMETER_ENV,
     Deployer,
     DeployError,
+    check_stage_environment,
     delivery_environment,
     delivery_problems,
     stack_name,
@@ -480,3 +481,38 @@ def test_real_chalice_deploy_and_delete_against_a_moto_server(
         assert not {n for n in remaining if n.startswith("logstep-dev")}
     finally:
         server.stop()
+
+
+def test_a_bad_sweep_interval_is_refused_before_anything_changes(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"].setdefault("environment_variables", {})["LOGSTEP_FOLLOW_SWEEP_MINUTES"] = "0"
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    chalice = FakeChalice(project)
+    with pytest.raises(DeployError, match="LOGSTEP_FOLLOW_SWEEP_MINUTES='0' must be positive"):
+        _deployer(project, chalice).deploy()
+    assert chalice.calls == []
+    assert boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"] == []
+
+
+@pytest.mark.parametrize(
+    ("stage_env", "shell_env", "refused"),
+    [
+        ({}, {}, False),
+        (
+            {"LOGSTEP_FOLLOW_SWEEP_MINUTES": "5"},
+            {"LOGSTEP_FOLLOW_SWEEP_MINUTES": "soon"},
+            False,
+        ),  # the stage wins
+        ({}, {"LOGSTEP_FOLLOW_SWEEP_MINUTES": "1.5"}, True),  # chalice deploy would read the shell's
+        ({"LOGSTEP_FOLLOW_SWEEP_MINUTES": "-1"}, {}, True),
+    ],
+)
+def test_the_sweep_interval_is_checked_as_chalice_deploy_loads_it(
+    stage_env: dict[str, str], shell_env: dict[str, str], refused: bool
+) -> None:
+    if refused:
+        with pytest.raises(DeployError, match="LOGSTEP_FOLLOW_SWEEP_MINUTES"):
+            check_stage_environment(stage_env, shell_env)
+    else:
+        check_stage_environment(stage_env, shell_env)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 import app
+from chalicelib.follows import FollowStore
 from logstep.sandbox.pipeline import create_follows_table
 from tests.functional.onboarding_support import (
     FILTER_NAME,
@@ -592,3 +596,89 @@ def test_the_posted_rule_carries_the_counts_after_its_page(follows: Follows) -> 
     follows.api.create_groups(LAMBDA + "a", LAMBDA + "b")
     _, report = follows.post({"logGroupNamePrefix": LAMBDA})
     assert report["rule"]["groupsSubscribed"] == 2
+
+
+# --- found in review: re-created groups, failed and interrupted re-applies ------------------------
+
+
+def test_a_recreated_group_is_subscribed_again_by_its_create_event(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "orders")
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.logs.delete_log_group(logGroupName=LAMBDA + "orders")  # a stack replaced the function
+    follows.api.create_groups(LAMBDA + "orders")
+    assert follows.created(LAMBDA + "orders")["outcome"] == "subscribed"
+    assert follows.ours(LAMBDA + "orders") is not None
+    assert follows.rule()["groupsSubscribed"] == 1
+
+
+def test_a_recreated_group_the_event_missed_is_subscribed_again_by_the_sweep(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "orders", LAMBDA + "kept")
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.logs.delete_log_group(logGroupName=LAMBDA + "orders")
+    follows.api.create_groups(LAMBDA + "orders")
+    swept = follows.sweep()
+    assert (swept["counts"]["subscribed"], swept["counts"]["alreadySubscribed"]) == (1, 1)
+    assert follows.ours(LAMBDA + "orders") is not None
+    assert follows.rule()["groupsSubscribed"] == 2
+
+
+def test_a_recreated_group_that_had_a_filter_by_hand_is_subscribed_by_the_rule(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "by-hand")
+    follows.api.post({"logGroupName": LAMBDA + "by-hand"})
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.logs.delete_log_group(logGroupName=LAMBDA + "by-hand")
+    follows.api.create_groups(LAMBDA + "by-hand")
+    assert follows.sweep()["counts"]["subscribed"] == 1
+    _, report = follows.delete(f"logGroupNamePrefix={LAMBDA}&unsubscribe=true")
+    assert report["counts"]["unsubscribed"] == 1  # the rule made this filter: it removes it
+
+
+def test_a_failed_reapply_is_retried_by_the_next_sweep(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "a", LAMBDA + "b")
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.post({"logGroupNamePrefix": LAMBDA, "filterPattern": "ERROR"})
+    fail_calls("PutSubscriptionFilter", "OperationAbortedException", "busy", 400, times=1)
+    first = follows.sweep()
+    assert first["reapplied"] == 1
+    assert first["errors"] == [f"{LAMBDA}: CONCURRENT_UPDATE ({LAMBDA}a)"]
+    assert follows.rule()["patternPending"] is True
+    assert follows.sweep()["reapplied"] == 1
+    assert {g: follows.ours(LAMBDA + g)["filterPattern"] for g in "ab"} == {"a": "ERROR", "b": "ERROR"}  # type: ignore[index]
+    assert follows.rule()["patternPending"] is False
+
+
+def test_a_pattern_changed_during_an_unfinished_reapply_reaches_every_group(follows: Follows) -> None:
+    follows.api.create_groups(LAMBDA + "a", LAMBDA + "b", LAMBDA + "c")
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.post({"logGroupNamePrefix": LAMBDA, "filterPattern": "P1"})
+    # A sweep re-applied P1 to a and b, then ran out of time (what _reapply records then).
+    store = FollowStore(follows.dynamodb, TABLE)
+    for g in "ab":
+        follows.api.post({"logGroupName": LAMBDA + g, "filterPattern": "P1"})
+        store.set_group_pattern(LAMBDA, LAMBDA + g, "P1")
+    assert store.record_reapply(LAMBDA, "P1", after=LAMBDA + "b")
+    follows.post({"logGroupNamePrefix": LAMBDA, "filterPattern": "P2"})
+    assert follows.sweep()["reapplied"] == 3
+    assert {g: follows.ours(LAMBDA + g)["filterPattern"] for g in "abc"} == {"a": "P2", "b": "P2", "c": "P2"}  # type: ignore[index]
+
+
+def test_reapply_progress_for_a_pattern_that_changed_meanwhile_is_not_recorded(follows: Follows) -> None:
+    follows.post({"logGroupNamePrefix": LAMBDA})
+    follows.post({"logGroupNamePrefix": LAMBDA, "filterPattern": "P2"})
+    store = FollowStore(follows.dynamodb, TABLE)
+    assert not store.record_reapply(LAMBDA, "P1", after=LAMBDA + "b")  # a sweep still applying P1
+    assert store.get_rule(LAMBDA).reapply_after is None  # type: ignore[union-attr]
+
+
+def test_a_bad_sweep_interval_does_not_break_importing_the_app() -> None:
+    # app.py reads it at import (Chalice fixes the schedule then): every function imports app.py.
+    env = {**os.environ, "LOGSTEP_FOLLOW_SWEEP_MINUTES": "every hour"}
+    probe = "import app; print(app.FOLLOW_SWEEP_SCHEDULE.value)"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    *logged, printed = done.stdout.strip().splitlines()
+    assert printed == "15"
+    [warning] = [
+        json.loads(line) for line in logged if line.startswith("{") and "sweep_minutes_invalid" in line
+    ]
+    assert (warning["level"], warning["minutes"]) == ("WARNING", 15)
+    assert "LOGSTEP_FOLLOW_SWEEP_MINUTES='every hour'" in warning["problem"]

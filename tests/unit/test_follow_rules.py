@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidNextTokenError, InvalidRequestError
-from chalicelib.follow_rules import CREATE_LOG_GROUP_PATTERN, FollowRule, created_log_group, owner
+from chalicelib.follow_rules import (
+    CREATE_LOG_GROUP_PATTERN,
+    FollowRule,
+    GroupRecord,
+    created_log_group,
+    owner,
+)
 from chalicelib.validation import (
     MAX_FOLLOW_EXCLUSIONS,
     decode_unfollow_token,
@@ -142,3 +148,25 @@ def test_unfollow_tokens_round_trip_and_are_bound_to_their_prefix(after: str, pr
     assert decode_unfollow_token(token, prefix) == after
     with pytest.raises(InvalidNextTokenError):
         decode_unfollow_token(token, prefix + "x")
+
+
+# 2026-12-04T10:00:00.000Z in ms since the epoch
+_RECORDED_MS = 1796378400000
+
+
+@pytest.mark.parametrize(
+    ("recorded_at", "creation_ms", "predates"),
+    [
+        ("2026-12-04T10:00:00.000Z", _RECORDED_MS - 5_000, False),  # the group the record is about
+        ("2026-12-04T10:00:00.000Z", _RECORDED_MS, True),  # same millisecond: check the filters
+        ("2026-12-04T10:00:00.000Z", _RECORDED_MS + 60_000, True),  # re-created after the record
+        ("", _RECORDED_MS + 60_000, False),  # no date stored: cannot tell
+        ("2026-12-04T10:00:00.000Z", None, False),  # no creationTime reported
+        ("not a date", _RECORDED_MS + 60_000, False),
+    ],
+)
+def test_a_record_predates_a_group_created_at_or_after_it(
+    recorded_at: str, creation_ms: int | None, predates: bool
+) -> None:
+    record = GroupRecord("/aws/lambda/orders", "subscribed", recorded_at=recorded_at)
+    assert record.predates(creation_ms) is predates

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import ConfigurationError
-from chalicelib.settings import Settings
+from chalicelib.settings import (
+    DEFAULT_SWEEP_MINUTES,
+    Settings,
+    check_follow_sweep_minutes,
+    follow_sweep_minutes,
+)
 
 BASE = {
     "LOGSTEP_DESTINATION_STREAM": "d",
@@ -79,3 +84,20 @@ def test_the_default_aggregated_target_follows_a_smaller_record_limit() -> None:
 @pytest.mark.parametrize(("raw", "keep"), [("", False), ("false", False), ("TRUE", True), ("1", True)])
 def test_delivered_runs_are_deleted_unless_kept(raw: str, keep: bool) -> None:
     assert Settings.from_env({**BASE, "LOGSTEP_KEEP_DELIVERED_RUNS": raw}).keep_delivered_runs is keep
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "1.5", "soon"])
+def test_a_bad_sweep_interval_falls_back_to_the_default_and_says_why(raw: str) -> None:
+    heard: list[str] = []
+    env = {"LOGSTEP_FOLLOW_SWEEP_MINUTES": raw}
+    assert follow_sweep_minutes(env, heard.append) == DEFAULT_SWEEP_MINUTES
+    assert len(heard) == 1 and "LOGSTEP_FOLLOW_SWEEP_MINUTES" in heard[0]
+    with pytest.raises(ConfigurationError):
+        check_follow_sweep_minutes(env)
+
+
+def test_a_good_sweep_interval_is_used_silently() -> None:
+    heard: list[str] = []
+    assert follow_sweep_minutes({"LOGSTEP_FOLLOW_SWEEP_MINUTES": " 5 "}, heard.append) == 5
+    assert follow_sweep_minutes({}, heard.append) == DEFAULT_SWEEP_MINUTES
+    assert heard == []

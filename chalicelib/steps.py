@@ -259,6 +259,16 @@ class ChunkDestination:
 DeliveryFor = Callable[[str, str], Delivery]
 
 
+def _remaining_records(store: ClaimCheck, run: str, index: int, key: str) -> tuple[list[Record], bool]:
+    """The records chunk ``index`` still has to send; its framed bytes are not kept.
+
+    A search chunk is up to 64 MiB: holding the object next to its records and the
+    pending set written from them would add that much to put_batch's peak memory.
+    """
+    blob, resumed = store.remaining(run, index, key)
+    return decode_records(blob), resumed
+
+
 def put_batch(
     state: dict[str, Any],
     store: ClaimCheck,
@@ -285,8 +295,7 @@ def put_batch(
     if not isinstance(index, int) or not isinstance(chunk, dict) or "key" not in chunk:
         raise MalformedStateError("put_batch needs index and chunk.key")
     pending = pending_key(ref.run, index)
-    blob, resumed = store.remaining(ref.run, index, str(chunk["key"]))
-    records = decode_records(blob)
+    records, resumed = _remaining_records(store, ref.run, index, str(chunk["key"]))
     if not records:
         return {"index": index, "delivered": 0, "calls": 0}
     delivery: Delivery = delivery_for(str(chunk.get("delivery") or "kinesis"), str(chunk.get("target") or ""))

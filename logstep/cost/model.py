@@ -350,6 +350,10 @@ def bill(usage: Usage, prices: Prices, a: Assumptions) -> list[Line]:
 BULK_WAIT = "search.bulk_request_ms"  # the assumption's name in prices.json
 # Lambda bills each invocation rounded up to 1 ms: half a millisecond on average.
 BILLED_ROUNDING_MS = 0.5
+# Lambda gives CPU in proportion to memory, one vCPU at 1,769 MB
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): CPU time
+# measured on a whole core takes 1,769 / memory times as long below that size.
+ONE_VCPU_MB = 1769
 
 
 def modelled_put_batch(usage: Usage, f: FunctionUsage) -> bool:
@@ -379,9 +383,11 @@ def bulk_waits(usage: Usage, f: FunctionUsage) -> float:
 
 
 def search_put_batch_ms(usage: Usage, f: FunctionUsage, wait_ms: float, cpu_factor: float = 1.0) -> float:
-    """put_batch's billed milliseconds in search mode: its CPU time, plus every wave of _bulk
-    requests' wait on the cluster, plus Lambda's rounding per invocation."""
-    cpu = (f.cpu_ms or 0.0) * cpu_factor
+    """put_batch's billed milliseconds in search mode: its CPU time (stretched by Lambda's
+    CPU share at its memory size), plus every wave of _bulk requests' wait on the cluster,
+    plus Lambda's rounding per invocation."""
+    share = min(1.0, f.memory_mb / ONE_VCPU_MB)
+    cpu = (f.cpu_ms or 0.0) / share * cpu_factor
     return cpu + bulk_waits(usage, f) * wait_ms + BILLED_ROUNDING_MS * f.invocations
 
 
@@ -391,6 +397,7 @@ def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Ass
     gb_per_ms = f.memory_mb / 1024 / 1000
     wait = bulk_wait_ms(prices, a)
     gb_s = search_put_batch_ms(usage, f, wait) * gb_per_ms
+    stretch = ONE_VCPU_MB / max(1, min(f.memory_mb, ONE_VCPU_MB))
     if a.bulk_wait_ms is None:
         low_wait, high_wait = prices.assumed(BULK_WAIT, "low"), prices.assumed(BULK_WAIT, "high")
     else:
@@ -405,8 +412,9 @@ def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Ass
         p,
         low,
         high,
-        f"CPU {f.cpu_ms or 0:,.0f} ms + {bulk_waits(usage, f):,.0f} waits for {usage.bulk_requests:,.0f} "
-        f"_bulk x {wait:g} ms (assumed cluster latency), not the wall time against the sandbox's emulator",
+        f"CPU {f.cpu_ms or 0:,.0f} ms on a whole core (x{stretch:.2f} at {f.memory_mb} MB) + "
+        f"{bulk_waits(usage, f):,.0f} waits for {usage.bulk_requests:,.0f} _bulk x {wait:g} ms "
+        "(assumed cluster latency), not the wall time against the sandbox's emulator",
     )
 
 

@@ -188,12 +188,17 @@ def delivery_environment(parameters: Mapping[str, str]) -> dict[str, str]:
 def with_delivery_environment(
     config: Mapping[str, Any], stage: str, env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The Chalice config with the stage's delivery variables replaced by ``env``."""
+    """The Chalice config with the stage's delivery variables replaced by ``env``, and
+    put_batch's memory set for that delivery (infra.PUT_BATCH_MEMORY_MB) unless the stage
+    gives it a size of its own."""
     updated = json.loads(json.dumps(config))
     variables = updated["stages"][stage].setdefault("environment_variables", {})
     for name in PARAMETER_ENV.values():
         variables.pop(name, None)
     variables.update(env)
+    put_batch = updated["stages"][stage].get("lambda_functions", {}).get("put_batch")
+    if put_batch is not None and put_batch.get("lambda_memory_size") in infra.PUT_BATCH_MEMORY_MB.values():
+        put_batch["lambda_memory_size"] = infra.put_batch_memory_mb(env.get("LOGSTEP_DELIVERY", "kinesis"))
     return dict(updated)
 
 
@@ -362,6 +367,12 @@ class Deployer:
         path.write_text(json.dumps(updated, indent=2) + "\n")
         shown = ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())) or "the defaults (kinesis)"
         self._out(f"      stage environment in .chalice/config.json: {shown} (commit it)")
+        memory = [
+            stage_config.get("lambda_functions", {}).get("put_batch", {}).get("lambda_memory_size")
+            for stage_config in (config["stages"][self.stage], updated["stages"][self.stage])
+        ]
+        if memory[0] != memory[1]:
+            self._out(f"      put_batch memory in .chalice/config.json: {memory[0]} -> {memory[1]} MB")
 
     def _put_batch_role(self) -> str:
         return infra.function_name(self.stage, "put_batch")

@@ -95,6 +95,22 @@ def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
 
 
+# put_batch's memory by delivery. Kinesis: a chunk of up to 32 MiB (~85 MB in use,
+# measured). Search: the wait on the cluster is most of put_batch's billed time, so less
+# memory halves its cost; a full 64 MiB search chunk peaked at 255 MB (every item left
+# pending and written back; `python bench/put_batch_memory.py`). Lambda gives CPU in
+# proportion to memory (1,769 MB is one vCPU:
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), so put_batch's
+# CPU-bound part costs the same at either size. `logstep deploy` writes the size for the
+# stage's delivery into .chalice/config.json unless the stage sets a size of its own.
+PUT_BATCH_MEMORY_MB = {"kinesis": 1024, "search": 512}
+
+
+def put_batch_memory_mb(delivery: str) -> int:
+    """put_batch's memory size for a delivery (kinesis or search)."""
+    return PUT_BATCH_MEMORY_MB.get(delivery, PUT_BATCH_MEMORY_MB["kinesis"])
+
+
 def function_name(stage: str, function: str) -> str:
     """The name Chalice gives a function: <app>-<stage>-<function>."""
     return f"{APP_NAME}-{stage}-{function}"

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     from logstep.history import count_execution, execution_history
     from logstep.replay import pending_sets
     from logstep.sandbox.faults import FaultPlan
-    from logstep.sandbox.pipeline import DEFAULT_MEMORY_MB, Sandbox, SandboxConfig
+    from logstep.sandbox.pipeline import Sandbox, SandboxConfig
 
     started = time.monotonic()
     plan = FaultPlan(
@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
                     "duration_ms": round(s.duration_ms, 1),
                     "billed_ms": s.billed_ms,
                     "cpu_ms": round(s.cpu_ms, 1),
-                    "memory_mb": DEFAULT_MEMORY_MB.get(name, 128),
+                    "memory_mb": sandbox.memory_mb(name),
                 }
                 for name, s in sorted(sandbox.function_stats.items())
             },

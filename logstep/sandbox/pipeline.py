@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.response import StreamingBody
 
+from logstep.deploy.infra import put_batch_memory_mb
 from logstep.sandbox.faults import FaultInjector, FaultPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,8 @@ TASK_FUNCTIONS = {
     "PutBatchFunctionArn": "put_batch",
     "SummarizeFunctionArn": "summarize",
 }
-# Memory sizes match .chalice/config.json's dev stage; the cost model prices durations with them.
+# Memory sizes match .chalice/config.json's dev stage; the cost model prices durations with
+# them. put_batch's follows the delivery, as `logstep deploy` sets it (Sandbox.memory_mb).
 DEFAULT_MEMORY_MB = {
     "ingest": 512,
     "decode": 1769,
@@ -165,6 +167,12 @@ class Sandbox:
         """The moto server's URL in server mode."""
         port = self.config.aws_port
         return f"http://127.0.0.1:{port}" if port else None
+
+    def memory_mb(self, function: str) -> int:
+        """A function's memory size in this sandbox's stage (put_batch's by its delivery)."""
+        if function == "put_batch":
+            return put_batch_memory_mb(self.environment().get("LOGSTEP_DELIVERY", "kinesis"))
+        return DEFAULT_MEMORY_MB.get(function, 128)
 
     def environment(self) -> dict[str, str]:
         """The stage environment the Lambda handlers see (as .chalice/config.json sets it)."""
@@ -448,7 +456,7 @@ class Sandbox:
         context = LambdaContext(
             function_name=f"logstep-{self.config.stage}-{name}",
             invoked_function_arn=self.function_arn(name),
-            memory_limit_in_mb=DEFAULT_MEMORY_MB.get(name, 128),
+            memory_limit_in_mb=self.memory_mb(name),
             aws_request_id=str(uuid.uuid4()),
             deadline=time.monotonic() + 900,
         )

@@ -30,6 +30,7 @@ from logstep.deploy.deploy import (
     delivery_problems,
     stack_name,
     stage_environment,
+    with_delivery_environment,
 )
 from tests.deploy.conftest import REGION, copy_project, drop_novalue_in_lists
 
@@ -295,6 +296,10 @@ def test_search_delivery_reaches_the_stage_environment_and_drops_the_stream(
         "LOGSTEP_INDEX_ROTATION": "OneHour",
     }
     assert "LOGSTEP_DELIVERY" not in config["stages"]["prod"]["environment_variables"]
+    # put_batch mostly waits on the cluster in search mode: half the memory, half the cost.
+    assert config["stages"]["dev"]["lambda_functions"]["put_batch"]["lambda_memory_size"] == 512
+    assert config["stages"]["prod"]["lambda_functions"]["put_batch"]["lambda_memory_size"] == 1024
+    assert any("put_batch memory" in line and "1024 -> 512" in line for line in deployer.lines)  # type: ignore[attr-defined]
     assert "DestinationStreamArn" not in outputs
     assert (
         "logstep-dev-destination"
@@ -309,10 +314,16 @@ def test_search_delivery_reaches_the_stage_environment_and_drops_the_stream(
     assert settings.search.endpoint == search["SearchEndpoint"]
     # Back to kinesis: the search variables go, the stream comes back.
     _deployer(project, FakeChalice(project), {"Delivery": "kinesis"}).deploy()
-    env = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"][
-        "environment_variables"
-    ]
-    assert not set(PARAMETER_ENV.values()) & set(env)
+    dev = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"]
+    assert not set(PARAMETER_ENV.values()) & set(dev["environment_variables"])
+    assert dev["lambda_functions"]["put_batch"]["lambda_memory_size"] == 1024
+
+
+def test_a_put_batch_memory_the_stage_chose_is_kept() -> None:
+    config = {"stages": {"dev": {"lambda_functions": {"put_batch": {"lambda_memory_size": 2048}}}}}
+    updated = with_delivery_environment(config, "dev", {"LOGSTEP_DELIVERY": "search"})
+    assert updated["stages"]["dev"]["lambda_functions"]["put_batch"]["lambda_memory_size"] == 2048
+    assert updated["stages"]["dev"]["environment_variables"] == {"LOGSTEP_DELIVERY": "search"}
 
 
 def test_switching_a_stage_to_search_removes_the_stream_only_when_told(aws: None, tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ def test_demo_with_faults_delivers_every_event_and_writes_its_counters(tmp_path:
     assert summary["put_records"]["record_errors"]["ProvisionedThroughputExceededException"] > 0
     assert summary["state_transitions"] >= summary["batches"] * 6
     assert set(summary["lambda"]) == {"ingest", "decode", "transform", "put_batch", "summarize"}
+    assert summary["lambda"]["put_batch"]["memory_mb"] == 1024
     assert summary["s3_requests"]["PutObject"] > 0
     documents = [json.loads(line) for line in out_path.read_text().splitlines()]
     assert len(documents) == summary["documents_delivered"]
@@ -172,6 +173,8 @@ def test_demo_search_delivery_with_faults_puts_every_event_in_the_index_once(tmp
     assert search["bulk_requests"] > summary["batches"] and summary["retries"] > 0
     assert summary["put_records"]["calls"] == 0  # nothing went to a stream
     assert search["searches"]["slowest_reports"]
+    # Priced at the memory `logstep deploy` gives put_batch for this delivery.
+    assert summary["lambda"]["put_batch"]["memory_mb"] == 512
     assert summary["executions"] == {"SUCCEEDED": summary["batches"]}
 
 

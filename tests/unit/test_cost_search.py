@@ -28,6 +28,9 @@ from logstep.cost.units import record_units
 PRICES = load_prices()
 WALL_MS = 600_000  # put_batch's wall time against the sandbox's emulator: ten minutes
 CPU_MS = 2_000
+# put_batch's CPU time on Lambda at 1,024 MB, which is 1024/1769 of a vCPU (Lambda gives one
+# vCPU at 1,769 MB); the sandbox measured CPU_MS on a whole core.
+CPU_1024 = CPU_MS * 1769 / 1024
 BULK_REQUESTS = 40
 # 5 requests per put_batch invocation (40 over 8), 2 in flight at a time: 3 waits each.
 WAITS = 24
@@ -105,11 +108,25 @@ def test_put_batch_is_cpu_time_plus_bulk_requests_times_the_assumed_latency() ->
     usage = usage_from_summary(search_summary())
     wait = PRICES.assumed("search.bulk_request_ms")
     line = put_batch_line(bill(usage, PRICES, Assumptions()))
-    # CPU + every wave's wait + Lambda's rounding (half a millisecond per invocation).
-    billed_ms = CPU_MS + WAITS * wait + 0.5 * 8
+    # CPU (stretched to 1,024 MB's share of a vCPU) + every wave's wait +
+    # Lambda's rounding (half a millisecond per invocation).
+    billed_ms = CPU_1024 + WAITS * wait + 0.5 * 8
     assert line.quantity == pytest.approx(billed_ms / 1000 * 1024 / 1024)
     assert line.cost == pytest.approx(billed_ms / 1000 * PRICES["lambda.gb_second.x86_64"])
     assert "assumed" in line.note
+
+
+def test_at_half_the_memory_the_waits_cost_half_and_the_cpu_the_same() -> None:
+    """Lambda's CPU share follows memory: the CPU-bound part costs the same GB-seconds at
+    any size below one vCPU, the wait on the cluster costs in proportion to memory."""
+    summary = search_summary()
+    summary["lambda"]["put_batch"]["memory_mb"] = 512  # type: ignore[index]
+    half = put_batch_line(bill(usage_from_summary(summary), PRICES, Assumptions(bulk_wait_ms=1000)))
+    full = put_batch_line(bill(usage_from_summary(search_summary()), PRICES, Assumptions(bulk_wait_ms=1000)))
+    cpu_gb_s = CPU_MS * 1769 / 1000 / 1024
+    assert full.quantity - half.quantity == pytest.approx((WAITS * 1000 + 0.5 * 8) / 1000 / 2)
+    assert half.quantity == pytest.approx(cpu_gb_s + (WAITS * 1000 + 0.5 * 8) / 1000 / 2)
+    assert "512 MB" in half.item
 
 
 def test_put_batch_is_not_priced_from_the_wall_time_against_the_emulator() -> None:
@@ -138,8 +155,9 @@ def test_the_latency_is_a_stated_assumption_with_a_source_and_a_range() -> None:
     a = Assumptions()
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    assert line.low == pytest.approx((CPU_MS * a.duration_low + WAITS * item["low"] + 4) * per_ms)
-    assert line.high == pytest.approx((CPU_MS * a.duration_high + WAITS * item["high"] + 4) * per_ms)
+    cpu = CPU_1024
+    assert line.low == pytest.approx((cpu * a.duration_low + WAITS * item["low"] + 4) * per_ms)
+    assert line.high == pytest.approx((cpu * a.duration_high + WAITS * item["high"] + 4) * per_ms)
 
 
 def test_bulk_wait_can_be_given() -> None:
@@ -147,9 +165,10 @@ def test_bulk_wait_can_be_given() -> None:
     a = Assumptions(bulk_wait_ms=50)
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    assert line.cost == pytest.approx((CPU_MS + WAITS * 50 + 4) * per_ms)
+    cpu = CPU_1024
+    assert line.cost == pytest.approx((cpu + WAITS * 50 + 4) * per_ms)
     # A given wait has no range; the CPU time keeps the sandbox's.
-    assert line.low == pytest.approx((CPU_MS * a.duration_low + WAITS * 50 + 4) * per_ms)
+    assert line.low == pytest.approx((cpu * a.duration_low + WAITS * 50 + 4) * per_ms)
     assert "50 ms" in line.note
 
 
@@ -227,6 +246,6 @@ def test_requests_in_flight_together_wait_once() -> None:
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
     a = Assumptions(bulk_wait_ms=100)
     serial = put_batch_line(bill(usage_from_summary(one_at_a_time), PRICES, a))
-    assert serial.cost == pytest.approx((CPU_MS + BULK_REQUESTS * 100 + 4) * per_ms)
+    assert serial.cost == pytest.approx((CPU_1024 + BULK_REQUESTS * 100 + 4) * per_ms)
     default = put_batch_line(bill(usage_from_summary(search_summary()), PRICES, a))
-    assert default.cost == pytest.approx((CPU_MS + WAITS * 100 + 4) * per_ms)
+    assert default.cost == pytest.approx((CPU_1024 + WAITS * 100 + 4) * per_ms)

@@ -73,7 +73,10 @@ with open(path, "rb") as f:
 chunk_mb = len(store.objects["chunk"]) / 2**20
 settings = SearchSettings(endpoint=endpoint, auth="none")
 delivery = SearchDelivery(HttpTransport(settings.endpoint, no_auth, 60), settings)
-state = {"bucket": "b", "run": "runs/r/", "execution": "e", "index": 0, "chunk": {"key": "chunk", "delivery": "search"}}
+state = {
+    "bucket": "b", "run": "runs/r/", "execution": "e", "index": 0,
+    "chunk": {"key": "chunk", "delivery": "search"},
+}
 before = high_water_mb()
 if traced:
     tracemalloc.start()

@@ -11,8 +11,12 @@ its memory does not count) that answers every ``_bulk`` item the way the scenari
 - ``whole-429``: every request 429 (the rest of the chunk waits for the Retry).
 
 The chunk store is an in-memory dict standing in for S3 (moto would keep its own copies
-of the objects in the same process). Prints the peak RSS (ru_maxrss) and the Python
-heap's peak (tracemalloc, a second run) for each. Run: ``python bench/put_batch_memory.py``.
+of the objects in the same process), so the figures leave out boto3 (about 20-30 MB more
+imported), the S3 read's buffers and the Lambda runtime. Prints, for each: the peak RSS
+(VmHWM), the Python heap's peak during put_batch (tracemalloc, a second run), and the CPU
+time of all threads against the handler's thread alone (the sandbox's ``cpu_ms`` counts
+the handler's thread; the ``_bulk`` requests run on worker threads).
+Run: ``python bench/put_batch_memory.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from chalicelib.batching import encode_records  # noqa: E402
 from chalicelib.bulk import bulk_record  # noqa: E402
 
 CHILD = r"""
-import json, sys, tracemalloc
+import json, sys, time, tracemalloc
 from chalicelib import steps
 from chalicelib.delivery.search import HttpTransport, SearchDelivery, no_auth
 from chalicelib.errors import LogstepError
@@ -80,11 +84,13 @@ state = {
 before = high_water_mb()
 if traced:
     tracemalloc.start()
+thread_cpu, process_cpu = time.thread_time(), time.process_time()
 try:
     steps.put_batch(state, store, lambda kind, target: delivery, MetricsRecorder("bench", "put_batch", print))
     outcome = "delivered"
 except LogstepError as e:
     outcome = type(e).__name__
+thread_cpu, process_cpu = time.thread_time() - thread_cpu, time.process_time() - process_cpu
 peak = tracemalloc.get_traced_memory()[1] if traced else 0
 print(json.dumps({
     "chunk_mb": chunk_mb,
@@ -93,6 +99,8 @@ print(json.dumps({
     "rss_peak_mb": high_water_mb(),
     "traced_peak_mb": peak / 2**20,
     "outcome": outcome,
+    "thread_cpu_ms": thread_cpu * 1000,
+    "process_cpu_ms": process_cpu * 1000,
 }))
 """
 
@@ -181,8 +189,10 @@ def measure(scenario: str, chunk: Path, items: int) -> str:
     return (
         f"{scenario:>10}: chunk {rss['chunk_mb']:.1f} MiB ({items:,} items), pending set "
         f"{rss['pending_mb']:.1f} MiB, {rss['outcome']}; peak RSS {rss['rss_peak_mb']:.0f} MB "
-        f"(before put_batch {rss['rss_before_mb']:.0f} MB), "
-        f"Python heap peak {traced['traced_peak_mb']:.0f} MB"
+        f"(before put_batch, the chunk read: {rss['rss_before_mb']:.0f} MB); Python heap peak "
+        f"during put_batch {traced['traced_peak_mb']:.0f} MB (the chunk not counted); CPU "
+        f"{rss['process_cpu_ms']:.0f} ms in all threads, {rss['thread_cpu_ms']:.0f} ms on the "
+        "handler's thread"
     )
 
 

@@ -382,12 +382,16 @@ def bulk_waits(usage: Usage, f: FunctionUsage) -> float:
     return invocations * math.ceil(usage.bulk_requests / invocations / concurrency)
 
 
+def cpu_stretch(memory_mb: int) -> float:
+    """How much longer CPU work measured on a whole core takes on Lambda at ``memory_mb``."""
+    return ONE_VCPU_MB / max(1, min(memory_mb, ONE_VCPU_MB))
+
+
 def search_put_batch_ms(usage: Usage, f: FunctionUsage, wait_ms: float, cpu_factor: float = 1.0) -> float:
     """put_batch's billed milliseconds in search mode: its CPU time (stretched by Lambda's
     CPU share at its memory size), plus every wave of _bulk requests' wait on the cluster,
     plus Lambda's rounding per invocation."""
-    share = min(1.0, f.memory_mb / ONE_VCPU_MB)
-    cpu = (f.cpu_ms or 0.0) / share * cpu_factor
+    cpu = (f.cpu_ms or 0.0) * cpu_stretch(f.memory_mb) * cpu_factor
     return cpu + bulk_waits(usage, f) * wait_ms + BILLED_ROUNDING_MS * f.invocations
 
 
@@ -397,7 +401,7 @@ def search_put_batch_line(usage: Usage, f: FunctionUsage, prices: Prices, a: Ass
     gb_per_ms = f.memory_mb / 1024 / 1000
     wait = bulk_wait_ms(prices, a)
     gb_s = search_put_batch_ms(usage, f, wait) * gb_per_ms
-    stretch = ONE_VCPU_MB / max(1, min(f.memory_mb, ONE_VCPU_MB))
+    stretch = cpu_stretch(f.memory_mb)
     if a.bulk_wait_ms is None:
         low_wait, high_wait = prices.assumed(BULK_WAIT, "low"), prices.assumed(BULK_WAIT, "high")
     else:

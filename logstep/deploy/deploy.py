@@ -188,18 +188,42 @@ def delivery_environment(parameters: Mapping[str, str]) -> dict[str, str]:
 def with_delivery_environment(
     config: Mapping[str, Any], stage: str, env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The Chalice config with the stage's delivery variables replaced by ``env``, and
-    put_batch's memory set for that delivery (infra.PUT_BATCH_MEMORY_MB) unless the stage
-    gives it a size of its own."""
+    """The Chalice config with the stage's delivery variables replaced by ``env``.
+
+    When the delivery changes and put_batch has the old delivery's memory size
+    (infra.PUT_BATCH_MEMORY_MB), it gets the new delivery's; any other size, and any size
+    on a stage whose delivery stays, is the stage's own choice and is kept.
+    """
     updated = json.loads(json.dumps(config))
     variables = updated["stages"][stage].setdefault("environment_variables", {})
+    before = variables.get("LOGSTEP_DELIVERY", "kinesis")
     for name in PARAMETER_ENV.values():
         variables.pop(name, None)
     variables.update(env)
+    after = env.get("LOGSTEP_DELIVERY", "kinesis")
     put_batch = updated["stages"][stage].get("lambda_functions", {}).get("put_batch")
-    if put_batch is not None and put_batch.get("lambda_memory_size") in infra.PUT_BATCH_MEMORY_MB.values():
-        put_batch["lambda_memory_size"] = infra.put_batch_memory_mb(env.get("LOGSTEP_DELIVERY", "kinesis"))
+    if (
+        before != after
+        and put_batch is not None
+        and put_batch.get("lambda_memory_size") == infra.put_batch_memory_mb(before)
+    ):
+        put_batch["lambda_memory_size"] = infra.put_batch_memory_mb(after)
     return dict(updated)
+
+
+def put_batch_memory(config: Mapping[str, Any], stage: str) -> int:
+    """put_batch's memory size as Chalice resolves it: the function's, the stage's, the
+    config's top level, else Chalice's default (128 MB)."""
+    stage_config = config.get("stages", {}).get(stage, {})
+    for level in (stage_config.get("lambda_functions", {}).get("put_batch", {}), stage_config, config):
+        if "lambda_memory_size" in level:
+            return int(level["lambda_memory_size"])
+    return 128
+
+
+# A full 64 MiB search chunk peaked at 255 MB in bench/put_batch_memory.py, without the
+# Lambda runtime, boto3 and the S3 read's buffers: below this, put_batch may run out.
+SEARCH_PUT_BATCH_MIN_MEMORY_MB = 384
 
 
 # Stack output -> the stage environment variable that must name the same resource.
@@ -362,17 +386,24 @@ class Deployer:
             stage_environment(self.stage, self._project_dir)  # raises with the known stages
         wanted = delivery_environment(self.settings.parameters)
         updated = with_delivery_environment(config, self.stage, wanted)
+        memory = (put_batch_memory(config, self.stage), put_batch_memory(updated, self.stage))
+        if wanted.get("LOGSTEP_DELIVERY") == "search" and memory[1] < SEARCH_PUT_BATCH_MIN_MEMORY_MB:
+            self._out(
+                f"      warning: put_batch has {memory[1]} MB; a full search chunk needs about "
+                f"{SEARCH_PUT_BATCH_MIN_MEMORY_MB} MB or more (512 MB is the search default)"
+            )
         if updated == config:
             return
         path.write_text(json.dumps(updated, indent=2) + "\n")
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())) or "the defaults (kinesis)"
-        self._out(f"      stage environment in .chalice/config.json: {shown} (commit it)")
-        memory = [
-            stage_config.get("lambda_functions", {}).get("put_batch", {}).get("lambda_memory_size")
-            for stage_config in (config["stages"][self.stage], updated["stages"][self.stage])
-        ]
+        variables = [c["stages"][self.stage].get("environment_variables", {}) for c in (config, updated)]
+        if variables[0] != variables[1]:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())) or "the defaults (kinesis)"
+            self._out(f"      stage environment in .chalice/config.json: {shown} (commit it)")
         if memory[0] != memory[1]:
-            self._out(f"      put_batch memory in .chalice/config.json: {memory[0]} -> {memory[1]} MB")
+            self._out(
+                f"      put_batch memory in .chalice/config.json: {memory[0]} -> {memory[1]} MB, "
+                "the size for this delivery (commit it)"
+            )
 
     def _put_batch_role(self) -> str:
         return infra.function_name(self.stage, "put_batch")

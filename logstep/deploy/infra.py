@@ -101,8 +101,9 @@ def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
 # pending and written back; `python bench/put_batch_memory.py`). Lambda gives CPU in
 # proportion to memory (1,769 MB is one vCPU:
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), so put_batch's
-# CPU-bound part costs the same at either size. `logstep deploy` writes the size for the
-# stage's delivery into .chalice/config.json unless the stage sets a size of its own.
+# CPU-bound part costs the same at either size. When a stage's delivery changes, `logstep
+# deploy` writes the new delivery's size into .chalice/config.json if put_batch had the old
+# one's; any other size is the stage's own and is kept.
 PUT_BATCH_MEMORY_MB = {"kinesis": 1024, "search": 512}
 
 

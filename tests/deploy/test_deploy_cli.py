@@ -28,11 +28,12 @@ from logstep.deploy.deploy import (
     check_stage_environment,
     delivery_environment,
     delivery_problems,
+    put_batch_memory,
     stack_name,
     stage_environment,
     with_delivery_environment,
 )
-from tests.deploy.conftest import REGION, copy_project, drop_novalue_in_lists
+from tests.deploy.conftest import CONFIG, REGION, copy_project, drop_novalue_in_lists
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy")
 ACCOUNT = "123456789012"
@@ -320,10 +321,50 @@ def test_search_delivery_reaches_the_stage_environment_and_drops_the_stream(
 
 
 def test_a_put_batch_memory_the_stage_chose_is_kept() -> None:
-    config = {"stages": {"dev": {"lambda_functions": {"put_batch": {"lambda_memory_size": 2048}}}}}
-    updated = with_delivery_environment(config, "dev", {"LOGSTEP_DELIVERY": "search"})
-    assert updated["stages"]["dev"]["lambda_functions"]["put_batch"]["lambda_memory_size"] == 2048
-    assert updated["stages"]["dev"]["environment_variables"] == {"LOGSTEP_DELIVERY": "search"}
+    def stage(memory: int, delivery: str = "") -> dict[str, Any]:
+        env = {"LOGSTEP_DELIVERY": delivery} if delivery else {}
+        functions = {"put_batch": {"lambda_memory_size": memory}}
+        return {"stages": {"dev": {"environment_variables": env, "lambda_functions": functions}}}
+
+    def memory(config: dict[str, Any]) -> int:
+        return int(config["stages"]["dev"]["lambda_functions"]["put_batch"]["lambda_memory_size"])
+
+    search = {"LOGSTEP_DELIVERY": "search"}
+    # A size of its own survives a switch of delivery.
+    assert memory(with_delivery_environment(stage(2048), "dev", search)) == 2048
+    # A search stage that chose 1,024 MB keeps it on every later deploy of the same delivery.
+    assert memory(with_delivery_environment(stage(1024, "search"), "dev", search)) == 1024
+    # And a kinesis stage that chose 512 MB keeps it too.
+    assert memory(with_delivery_environment(stage(512), "dev", {})) == 512
+    # The default sizes follow a switch, both ways.
+    assert memory(with_delivery_environment(stage(1024), "dev", search)) == 512
+    assert memory(with_delivery_environment(stage(512, "search"), "dev", {})) == 1024
+
+
+def test_put_batch_memory_resolves_as_chalice_does() -> None:
+    assert put_batch_memory({"stages": {"dev": {}}}, "dev") == 128
+    assert put_batch_memory({"lambda_memory_size": 256, "stages": {"dev": {}}}, "dev") == 256
+    config = {"stages": {"dev": {"lambda_memory_size": 300, "lambda_functions": {"put_batch": {}}}}}
+    assert put_batch_memory(config, "dev") == 300
+    assert put_batch_memory(CONFIG, "dev") == 1024
+
+
+def test_a_search_stage_with_too_little_put_batch_memory_is_warned(aws: None, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["stages"]["dev"]["lambda_functions"]["put_batch"]["lambda_memory_size"]  # Chalice's 128
+    config_path.write_text(json.dumps(config))
+    search = {
+        "Delivery": "search",
+        "SearchEndpoint": f"https://search-logs-abc.{REGION}.es.amazonaws.com",
+        "SearchAuth": "aws-es",
+        "SearchResourceArn": f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs",
+    }
+    deployer = _deployer(project, FakeChalice(project), search)
+    deployer._write_delivery_environment()
+    lines = deployer.lines  # type: ignore[attr-defined]
+    assert any("warning: put_batch has 128 MB" in line for line in lines)
 
 
 def test_switching_a_stage_to_search_removes_the_stream_only_when_told(aws: None, tmp_path: Path) -> None:

@@ -116,6 +116,15 @@ def test_put_batch_is_cpu_time_plus_bulk_requests_times_the_assumed_latency() ->
     assert "assumed" in line.note
 
 
+def test_cpu_is_stretched_by_lambdas_cpu_share_up_to_one_vcpu() -> None:
+    assert cost.cpu_stretch(1769) == cost.cpu_stretch(3008) == 1.0
+    assert cost.cpu_stretch(512) == pytest.approx(1769 / 512)
+    summary = search_summary()
+    summary["lambda"]["put_batch"]["memory_mb"] = 3008  # type: ignore[index]
+    line = put_batch_line(bill(usage_from_summary(summary), PRICES, Assumptions(bulk_wait_ms=0)))
+    assert line.quantity == pytest.approx((CPU_MS + 0.5 * 8) / 1000 * 3008 / 1024)
+
+
 def test_at_half_the_memory_the_waits_cost_half_and_the_cpu_the_same() -> None:
     """Lambda's CPU share follows memory: the CPU-bound part costs the same GB-seconds at
     any size below one vCPU, the wait on the cluster costs in proportion to memory."""

@@ -14,9 +14,11 @@ Users search the server itself (``url``): the proxy is only the pipeline's way i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -327,6 +329,12 @@ class SearchSandbox:
             self._proxy.server_close()
             self._proxy = None
         if self._server is not None:
+            # SIGTERM first: osmem exits quietly on it, while the stdin close that
+            # OsmemServer.close relies on prints "exiting: stdin closed" into the demo's output.
+            # close() then waits, and kills a server that did not stop.
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self._server.process.terminate()
+                self._server.process.wait(timeout=5)
             self._server.close()
             self._server = None
 

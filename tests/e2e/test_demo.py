@@ -163,6 +163,9 @@ def test_demo_search_delivery_with_faults_puts_every_event_in_the_index_once(tmp
     assert "every event accounted for" in out
     assert "1500 documents in logstep-* (counted by the index), 1500 unique, 0 duplicate _ids" in out
     assert "errors by log group" in out and "slowest Lambda REPORTs" in out
+    # The search server stops quietly (osmem prints "exiting: stdin closed" when stopped
+    # by closing its stdin; the sandbox stops it with SIGTERM).
+    assert b"osmem-server" not in result.stderr
     summary = json.loads(summary_path.read_text())
     search = summary["search"]
     assert summary["delivery"] == "search"

@@ -390,7 +390,8 @@ class Deployer:
         if wanted.get("LOGSTEP_DELIVERY") == "search" and memory[1] < SEARCH_PUT_BATCH_MIN_MEMORY_MB:
             self._out(
                 f"      warning: put_batch has {memory[1]} MB; a full search chunk needs about "
-                f"{SEARCH_PUT_BATCH_MIN_MEMORY_MB} MB or more (512 MB is the search default)"
+                f"{SEARCH_PUT_BATCH_MIN_MEMORY_MB} MB or more ({infra.put_batch_memory_mb('search')} MB "
+                "is the search default)"
             )
         if updated == config:
             return

@@ -56,7 +56,7 @@ DEFAULT_MEMORY_MB = {
     "ingest": 512,
     "decode": 1769,
     "transform": 1769,
-    "put_batch": 1024,
+    "put_batch": put_batch_memory_mb("kinesis"),
     "summarize": 256,
 }
 

@@ -164,9 +164,8 @@ def test_the_latency_is_a_stated_assumption_with_a_source_and_a_range() -> None:
     a = Assumptions()
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    cpu = CPU_1024
-    assert line.low == pytest.approx((cpu * a.duration_low + WAITS * item["low"] + 4) * per_ms)
-    assert line.high == pytest.approx((cpu * a.duration_high + WAITS * item["high"] + 4) * per_ms)
+    assert line.low == pytest.approx((CPU_1024 * a.duration_low + WAITS * item["low"] + 4) * per_ms)
+    assert line.high == pytest.approx((CPU_1024 * a.duration_high + WAITS * item["high"] + 4) * per_ms)
 
 
 def test_bulk_wait_can_be_given() -> None:
@@ -174,10 +173,9 @@ def test_bulk_wait_can_be_given() -> None:
     a = Assumptions(bulk_wait_ms=50)
     line = put_batch_line(bill(usage, PRICES, a))
     per_ms = PRICES["lambda.gb_second.x86_64"] / 1000
-    cpu = CPU_1024
-    assert line.cost == pytest.approx((cpu + WAITS * 50 + 4) * per_ms)
+    assert line.cost == pytest.approx((CPU_1024 + WAITS * 50 + 4) * per_ms)
     # A given wait has no range; the CPU time keeps the sandbox's.
-    assert line.low == pytest.approx((cpu * a.duration_low + WAITS * 50 + 4) * per_ms)
+    assert line.low == pytest.approx((CPU_1024 * a.duration_low + WAITS * 50 + 4) * per_ms)
     assert "50 ms" in line.note
 
 
